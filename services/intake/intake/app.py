@@ -1,0 +1,62 @@
+"""The intake application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from intake.errors import install_error_handlers
+from intake.middleware import RequestContextMiddleware
+from intake.routers import bundle, metadata, ops, questionnaire, questionnaire_response
+from shared.config import Settings, get_settings
+from shared.metrics import PipelineCollector
+from shared.outbox import OutboxRelay, celery_publisher
+
+_collector: PipelineCollector | None = None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not settings.intake_tokens:
+        raise RuntimeError("NEUROSCREEN_INTAKE_TOKENS is empty: no client could authenticate")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay = OutboxRelay(
+            celery_publisher(),
+            interval_seconds=settings.relay_interval_seconds,
+            redeliver_after_seconds=settings.redeliver_after_seconds,
+        )
+        app.state.relay = relay
+        relay.start()
+        yield
+        relay.stop()
+
+    app = FastAPI(
+        title="NeuroScreen intake",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.derived_search = {}
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware, service="intake", max_body_bytes=settings.max_body_bytes
+    )
+    for module in (ops, metadata, questionnaire, questionnaire_response, bundle):
+        app.include_router(module.router)
+    _register_pipeline_metrics(settings)
+    return app
+
+
+def _register_pipeline_metrics(settings: Settings) -> None:
+    global _collector
+    if _collector is None:
+        _collector = PipelineCollector(settings)
+        REGISTRY.register(_collector)

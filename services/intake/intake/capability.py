@@ -1,0 +1,138 @@
+"""The CapabilityStatement: exactly what this server implements, nothing more.
+
+Each searchable resource declares its parameters here and in its router; a
+test checks that every declared interaction and parameter really answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intake import responses
+from intake.questionnaire import CANONICAL
+
+SOFTWARE_VERSION = "1.0.0"
+FHIR_VERSION = "4.0.1"
+
+_PARAM_DOCS = {
+    "_id": "Logical id",
+    "patient": "The patient the response is about (Patient/<id>)",
+    "subject": "The subject (Patient/<id>)",
+    "identifier": "The EHR's business identifier (system|value)",
+    "basis": "The QuestionnaireResponse or Observation the assessment is based on",
+    "code": "The coded test or observation",
+}
+
+_SEARCH_DEFINITIONS = {
+    "_id": "http://hl7.org/fhir/SearchParameter/Resource-id",
+    "patient": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+    "subject": "http://hl7.org/fhir/SearchParameter/QuestionnaireResponse-subject",
+    "identifier": "http://hl7.org/fhir/SearchParameter/QuestionnaireResponse-identifier",
+    "basis": "http://neuroscreen.org/fhir/SearchParameter/RiskAssessment-basis",
+    "code": "http://hl7.org/fhir/SearchParameter/clinical-code",
+}
+
+
+def _search_params(params: dict[str, str]) -> list[dict[str, Any]]:
+    declared = [
+        {
+            "name": name,
+            "definition": _SEARCH_DEFINITIONS.get(name, ""),
+            "type": kind,
+            "documentation": _PARAM_DOCS.get(name, name),
+        }
+        for name, kind in params.items()
+    ]
+    declared.append(
+        {
+            "name": "_lastUpdated",
+            "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+            "type": "date",
+            "documentation": "When the resource was stored (eq, gt, ge, lt, le prefixes)",
+        }
+    )
+    return [{k: v for k, v in p.items() if v} for p in declared]
+
+
+def _resource(kind: str, interactions: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "interaction": [{"code": code} for code in interactions],
+        "versioning": "versioned",
+        "readHistory": False,
+        "updateCreate": False,
+        **extra,
+    }
+
+
+def capability_statement(
+    base_url: str, derived_search: dict[str, dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """Build the statement; ``derived_search`` adds the screening-output resources."""
+    resources = [
+        _resource(
+            "QuestionnaireResponse",
+            ["create", "read", "search-type"],
+            conditionalCreate=True,
+            searchParam=_search_params(responses.SEARCH_PARAMETERS),
+            documentation=(
+                "Validated against the screening Questionnaire; stored and queued for "
+                "screening in one transaction. The identifier is an idempotency key."
+            ),
+        ),
+        _resource(
+            "Questionnaire",
+            ["read", "search-type"],
+            searchParam=[
+                {"name": "url", "type": "uri", "documentation": "Canonical URL"},
+                {"name": "version", "type": "token", "documentation": "Business version"},
+            ],
+            documentation=f"Serves the screening Questionnaire {CANONICAL}",
+        ),
+    ]
+    for kind, params in (derived_search or {}).items():
+        resources.append(
+            _resource(
+                kind,
+                ["read", "search-type"],
+                searchParam=_search_params(params),
+                documentation="Screening output derived by NeuroScreen (decision support)",
+            )
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-26",
+        "publisher": "NeuroScreen",
+        "kind": "instance",
+        "software": {"name": "NeuroScreen intake", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "NeuroScreen intake FHIR API", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "OAuth",
+                                    "display": "OAuth",
+                                }
+                            ],
+                            "text": "Bearer token",
+                        }
+                    ],
+                    "description": (
+                        "Every interaction except GET /metadata requires "
+                        "Authorization: Bearer <token> (NEUROSCREEN_INTAKE_TOKENS)."
+                    ),
+                },
+                "resource": resources,
+                "interaction": [{"code": "batch"}, {"code": "transaction"}],
+            }
+        ],
+    }

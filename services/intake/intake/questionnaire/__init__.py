@@ -1,0 +1,43 @@
+"""The screening Questionnaire, kept as data and loaded once.
+
+``immune-neuropathy-screen.json`` beside this module *is* the Questionnaire:
+the intake service serves it to EHRs as it is, and validates responses
+against the index compiled from it here. Its linkIds, answer codes, canonical
+URL and version are an external contract (see the questionnaire contract in
+the project's shared spec); grouping, wording, help text and ``enableWhen``
+are the project's to change.
+
+Treat :data:`SCREENING_QUESTIONNAIRE` as read-only: it is shared by every
+request in the process.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+import orjson
+
+from intake.questionnaire.index import ItemDefinition, QuestionnaireIndex
+
+__all__ = [
+    "ANSWER_SYSTEM",
+    "CANONICAL",
+    "SCREENING_INDEX",
+    "SCREENING_QUESTIONNAIRE",
+    "VERSION",
+    "ItemDefinition",
+    "QuestionnaireIndex",
+]
+
+ANSWER_SYSTEM = "http://neuroscreen.org/fhir/CodeSystem/screen-answers"
+"""The CodeSystem of every choice answer (part of the contract)."""
+
+SCREENING_QUESTIONNAIRE: dict[str, Any] = orjson.loads(
+    files(__package__).joinpath("immune-neuropathy-screen.json").read_bytes()
+)
+CANONICAL: str = SCREENING_QUESTIONNAIRE["url"]
+VERSION: str = SCREENING_QUESTIONNAIRE["version"]
+SCREENING_INDEX: QuestionnaireIndex = QuestionnaireIndex.compile(
+    SCREENING_QUESTIONNAIRE, ANSWER_SYSTEM
+)

@@ -1,0 +1,126 @@
+"""A compiled view of the screening Questionnaire: one lookup per answered item.
+
+Validating a response asks the same questions for every item (does this linkId
+exist, what type is it, may it repeat, which codes may it take, which group
+holds it). Walking the Questionnaire JSON for each of them would be slow and
+easy to get subtly wrong, so the Questionnaire is compiled once, at import,
+into :class:`ItemDefinition` rows keyed by linkId. The index is derived from
+the data file only, so changing the Questionnaire cannot leave a second,
+hand-kept copy of the rules behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ItemType = Literal["group", "display", "boolean", "integer", "choice"]
+SUPPORTED_TYPES: frozenset[str] = frozenset({"group", "display", "boolean", "integer", "choice"})
+MIN_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/maxValue"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDefinition:
+    """What the Questionnaire says about one linkId."""
+
+    link_id: str
+    type: ItemType
+    repeats: bool
+    required: bool
+    codes: frozenset[str]
+    """The answerOption codes of a choice item (empty for other types)."""
+    parents: tuple[str, ...]
+    """linkIds of the enclosing items, outermost first (empty at top level)."""
+    min_value: int | None = None
+    max_value: int | None = None
+
+    @property
+    def parent(self) -> str | None:
+        """The linkId of the directly enclosing item, or None at top level."""
+        return self.parents[-1] if self.parents else None
+
+    @property
+    def answerable(self) -> bool:
+        """True for questions; groups and display items never carry answers."""
+        return self.type not in ("group", "display")
+
+
+class QuestionnaireIndex(Mapping[str, ItemDefinition]):
+    """linkId → :class:`ItemDefinition` for every item of one Questionnaire."""
+
+    def __init__(self, definitions: Mapping[str, ItemDefinition], answer_system: str) -> None:
+        self._definitions = dict(definitions)
+        self.answer_system = answer_system
+        self.required: frozenset[str] = frozenset(
+            link for link, d in self._definitions.items() if d.required
+        )
+
+    @classmethod
+    def compile(cls, questionnaire: Mapping[str, Any], answer_system: str) -> QuestionnaireIndex:
+        """Index ``questionnaire``; fail at import on anything validation could not honour.
+
+        Raises ``ValueError`` for duplicate linkIds, item types the validator does not
+        handle, or choice options outside ``answer_system``: a broken Questionnaire
+        must stop the service from starting, not reject every response later.
+        """
+        definitions: dict[str, ItemDefinition] = {}
+        for definition in _walk(questionnaire.get("item", []), (), answer_system):
+            if definition.link_id in definitions:
+                raise ValueError(f"linkId {definition.link_id!r} is used twice")
+            definitions[definition.link_id] = definition
+        return cls(definitions, answer_system)
+
+    def __getitem__(self, link_id: str) -> ItemDefinition:
+        return self._definitions[link_id]
+
+    def get(self, link_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and KeyError; this runs once per item.
+        return self._definitions.get(link_id, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._definitions)
+
+    def __len__(self) -> int:
+        return len(self._definitions)
+
+    def __repr__(self) -> str:
+        return f"QuestionnaireIndex({len(self)} items)"
+
+
+def _walk(
+    items: list[Mapping[str, Any]], parents: tuple[str, ...], answer_system: str
+) -> Iterator[ItemDefinition]:
+    """Every item in document order (the Questionnaire nests only a few levels)."""
+    for item in items:
+        definition = _definition(item, parents, answer_system)
+        yield definition
+        yield from _walk(item.get("item", []), (*parents, definition.link_id), answer_system)
+
+
+def _definition(
+    item: Mapping[str, Any], parents: tuple[str, ...], answer_system: str
+) -> ItemDefinition:
+    link_id, item_type = item["linkId"], item["type"]
+    if item_type not in SUPPORTED_TYPES:
+        raise ValueError(f"item {link_id!r} has unsupported type {item_type!r}")
+    codes = []
+    for option in item.get("answerOption", []):
+        coding = option["valueCoding"]
+        if coding.get("system") != answer_system:
+            raise ValueError(f"item {link_id!r} has an option outside {answer_system}")
+        codes.append(coding["code"])
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"item {link_id!r} lists an answer code twice")
+    bounds = {e["url"]: e.get("valueInteger") for e in item.get("extension", [])}
+    return ItemDefinition(
+        link_id=link_id,
+        type=item_type,
+        repeats=bool(item.get("repeats", False)),
+        required=bool(item.get("required", False)),
+        codes=frozenset(codes),
+        parents=parents,
+        min_value=bounds.get(MIN_VALUE_URL),
+        max_value=bounds.get(MAX_VALUE_URL),
+    )

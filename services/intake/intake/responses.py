@@ -1,0 +1,205 @@
+"""Storing and finding QuestionnaireResponses.
+
+Creating a response stores it and queues its screening in one transaction
+(the outbox): once the caller's session commits, the response is both
+durable and on its way. Functions here only add and flush; the router's
+``session_scope`` owns the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from intake.records import any_of, last_updated_clause, paged, patient_clause
+from intake.search import SearchQuery, parse_query_string, parse_search, token_value
+from intake.validation import ValidatedResponse
+from shared.fhir.outcome import Issue, NotFound, PreconditionFailed, Unprocessable
+from shared.models import Delivery, QuestionnaireResponseRecord
+from shared.models.base import utcnow
+from shared.outbox import enqueue
+from shared.tasks import SCORE_RESPONSE
+
+SEARCH_PARAMETERS = {
+    "_id": "token",
+    "patient": "reference",
+    "subject": "reference",
+    "identifier": "token",
+}
+STATUS_EXTENSION = "http://neuroscreen.org/fhir/StructureDefinition/screening-status"
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    record: QuestionnaireResponseRecord
+    created: bool
+    """False when an existing response matched (conditional create or a replay)."""
+
+
+def create_response(
+    session: Session, response: ValidatedResponse, *, if_none_exist: str | None = None
+) -> CreateOutcome:
+    """Store ``response`` and queue its screening, unless an equal one exists.
+
+    ``If-None-Exist`` behaves as FHIR defines it (one match: return it; several:
+    412). Independently, the EHR's ``identifier`` is the idempotency key: a
+    replay of the same response is answered with the stored one, and a
+    different response reusing an identifier is refused.
+    """
+    if if_none_exist:
+        criteria = parse_search(parse_query_string(if_none_exist), SEARCH_PARAMETERS, strict=True)
+        criteria.count = 2
+        matches, _total = search_responses(session, criteria)
+        if len(matches) > 1:
+            raise PreconditionFailed("If-None-Exist matched more than one QuestionnaireResponse")
+        if matches:
+            return CreateOutcome(matches[0], created=False)
+    content_hash = _content_hash(response.resource)
+    existing = _by_identifier(session, response.identifier)
+    if existing is not None:
+        return _replay(existing, content_hash)
+    record = _new_record(response, content_hash)
+    try:
+        with session.begin_nested():
+            session.add(record)
+            enqueue(session, SCORE_RESPONSE, record.id)
+    except IntegrityError:
+        # A concurrent POST with the same identifier won the race.
+        existing = _by_identifier(session, response.identifier)
+        if existing is None:
+            raise
+        return _replay(existing, content_hash)
+    return CreateOutcome(record, created=True)
+
+
+def read_response(session: Session, response_id: str) -> QuestionnaireResponseRecord:
+    record = session.get(QuestionnaireResponseRecord, response_id)
+    if record is None:
+        raise NotFound(f"QuestionnaireResponse/{response_id} is not known")
+    return record
+
+
+def search_responses(
+    session: Session, query: SearchQuery
+) -> tuple[list[QuestionnaireResponseRecord], int]:
+    return paged(session, _search_statement(query), QuestionnaireResponseRecord, query)
+
+
+def served_resource(
+    record: QuestionnaireResponseRecord, delivery: Delivery | None = None
+) -> dict[str, Any]:
+    """The stored resource plus the pipeline status extension (see README: Status)."""
+    resource = orjson.loads(record.resource)
+    status: list[dict[str, Any]] = [
+        {"url": "state", "valueCode": record.state},
+        {"url": "changed", "valueInstant": _instant(record.state_changed_at)},
+    ]
+    if record.state_detail:
+        status.append({"url": "detail", "valueString": record.state_detail})
+    if delivery is not None and delivery.ehr_references:
+        for reference in orjson.loads(delivery.ehr_references):
+            status.append({"url": "ehrResource", "valueReference": {"reference": reference}})
+    resource["extension"] = [
+        *[e for e in resource.get("extension", []) if e.get("url") != STATUS_EXTENSION],
+        {"url": STATUS_EXTENSION, "extension": status},
+    ]
+    return resource
+
+
+def _search_statement(query: SearchQuery) -> Select[Any]:
+    model = QuestionnaireResponseRecord
+    statement = select(model)
+    for name, values in query.criteria.items():
+        if name in ("patient", "subject"):
+            statement = statement.where(patient_clause(model.patient, values))
+        elif name == "_id":
+            statement = statement.where(model.id.in_([v for x in values for v in x.split(",")]))
+        elif name == "identifier":
+            for value in values:
+                statement = statement.where(
+                    any_of([_identifier_clause(v) for v in value.split(",")])
+                )
+    for bound in query.last_updated:
+        statement = statement.where(last_updated_clause(model.last_updated, bound))
+    return statement
+
+
+def _identifier_clause(value: str) -> Any:
+    model = QuestionnaireResponseRecord
+    system, code = token_value(value)
+    clause = model.identifier_value == code
+    if system is not None:
+        clause = clause & (model.identifier_system == system)
+    return clause
+
+
+def _by_identifier(
+    session: Session, identifier: tuple[str | None, str] | None
+) -> QuestionnaireResponseRecord | None:
+    if identifier is None:
+        return None
+    system, value = identifier
+    return session.scalar(
+        select(QuestionnaireResponseRecord).where(
+            QuestionnaireResponseRecord.identifier_value == value,
+            QuestionnaireResponseRecord.identifier_system == (system or ""),
+        )
+    )
+
+
+def _replay(existing: QuestionnaireResponseRecord, content_hash: str) -> CreateOutcome:
+    if existing.content_hash != content_hash:
+        raise Unprocessable(
+            issues=[
+                Issue(
+                    code="duplicate",
+                    diagnostics="Another QuestionnaireResponse already uses this identifier",
+                    expression="QuestionnaireResponse.identifier",
+                )
+            ]
+        )
+    return CreateOutcome(existing, created=False)
+
+
+def _new_record(response: ValidatedResponse, content_hash: str) -> QuestionnaireResponseRecord:
+    now = utcnow()
+    response_id = str(uuid.uuid4())
+    resource = dict(response.resource)
+    resource["id"] = response_id
+    resource["meta"] = {
+        **resource.get("meta", {}),
+        "versionId": "1",
+        "lastUpdated": _instant(now),
+    }
+    system, value = response.identifier or (None, None)
+    return QuestionnaireResponseRecord(
+        id=response_id,
+        version_id=1,
+        patient=response.patient_reference,
+        identifier_system=(system or "") if value is not None else None,
+        identifier_value=value,
+        content_hash=content_hash,
+        resource=orjson.dumps(resource).decode(),
+        last_updated=now,
+        state="received",
+        state_changed_at=now,
+        due_at=now,
+    )
+
+
+def _content_hash(resource: dict[str, Any]) -> str:
+    # Server-assigned elements do not make a replay a different response.
+    content = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

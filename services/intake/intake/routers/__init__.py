@@ -1,0 +1,1 @@
+"""FHIR REST routers, one per resource type or concern."""

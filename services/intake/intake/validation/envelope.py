@@ -1,0 +1,99 @@
+"""Rules for the elements around the answers: status, questionnaire, subject, identifier.
+
+Each check returns the value the rest of the service needs (or None) and
+appends an :class:`Issue` per broken rule, so one response reports every
+problem at once. Diagnostics name the element and the rule, never the value
+sent (a reference or identifier may identify a patient).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from intake.questionnaire import CANONICAL, VERSION
+from intake.validation.document import RESOURCE_TYPE
+from shared.fhir.outcome import Issue
+
+ACCEPTED_STATUSES = frozenset({"completed", "amended"})
+_PATIENT_REFERENCE = re.compile(
+    r"(?:https?://[^\s/]+(?:/[^\s/]+)*/)?Patient/([A-Za-z0-9\-.]{1,64})"
+)
+
+
+def check_status(resource: dict[str, Any], issues: list[Issue]) -> None:
+    """Only finished answers are screened: an in-progress form would be scored half-empty."""
+    if resource.get("status") not in ACCEPTED_STATUSES:
+        issues.append(
+            Issue(
+                "value",
+                "status must be completed or amended to be screened",
+                f"{RESOURCE_TYPE}.status",
+            )
+        )
+
+
+def check_questionnaire(resource: dict[str, Any], issues: list[Issue]) -> None:
+    """The response must cite our canonical, bare or with version |1.0.0."""
+    expression = f"{RESOURCE_TYPE}.questionnaire"
+    cited = resource.get("questionnaire")
+    if cited is None:
+        issues.append(Issue("required", f"questionnaire is required ({CANONICAL})", expression))
+        return
+    url, _, version = cited.partition("|")
+    if url != CANONICAL:
+        issues.append(Issue("value", f"questionnaire must be {CANONICAL}", expression))
+    elif version and version != VERSION:
+        issues.append(
+            Issue(
+                "not-supported",
+                f"only version {VERSION} of the questionnaire is accepted",
+                expression,
+            )
+        )
+
+
+def patient_reference(resource: dict[str, Any], issues: list[Issue]) -> str | None:
+    """``Patient/<id>`` from a relative or absolute subject reference."""
+    expression = f"{RESOURCE_TYPE}.subject"
+    subject = resource.get("subject")
+    if not isinstance(subject, dict) or subject.get("reference") is None:
+        issues.append(
+            Issue("required", "subject must reference the Patient who answered", expression)
+        )
+        return None
+    if subject.get("type") not in (None, "Patient"):
+        issues.append(Issue("value", "subject.type must be Patient", f"{expression}.type"))
+    reference = subject["reference"]
+    match = _PATIENT_REFERENCE.fullmatch(reference) if isinstance(reference, str) else None
+    if match is None:
+        issues.append(
+            Issue(
+                "value",
+                "subject.reference must be Patient/<id> or an absolute URL ending in it",
+                f"{expression}.reference",
+            )
+        )
+        return None
+    return f"Patient/{match[1]}"
+
+
+def business_identifier(
+    resource: dict[str, Any], issues: list[Issue]
+) -> tuple[str | None, str] | None:
+    """(system, value) of ``identifier``; it is the idempotency key, so it needs a value."""
+    identifier = resource.get("identifier")
+    if identifier is None:
+        return None
+    value = identifier.get("value") if isinstance(identifier, dict) else None
+    if not isinstance(value, str):
+        issues.append(
+            Issue(
+                "required",
+                "identifier.value is required when identifier is present",
+                f"{RESOURCE_TYPE}.identifier.value",
+            )
+        )
+        return None
+    system = identifier.get("system")
+    return (system if isinstance(system, str) else None), value

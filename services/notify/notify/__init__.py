@@ -1,0 +1,1 @@
+"""The notify service: alerts the care coordinator through the EHR (Celery queue ``notify``)."""

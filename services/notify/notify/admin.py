@@ -1,0 +1,132 @@
+"""The notify admin API: see deliveries, inspect dead letters, replay them.
+
+Bearer-token protected (``NEUROSCREEN_NOTIFY_TOKENS``). Listings show ids,
+states and statuses only; the Bundle itself (which holds PHI) is shown only
+when one dead letter is inspected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notify.alert_bundle import build_alert_bundle
+from notify.delivery import alert_content
+from notify.tasks import routing
+from shared.auth import bearer_token, token_is_valid
+from shared.db import session_scope
+from shared.models import Delivery, DeliveryAttempt, QuestionnaireResponseRecord, Screening
+from shared.models.base import utcnow
+from shared.outbox import enqueue
+from shared.pipeline import ResponseState
+from shared.tasks import DELIVER_ALERT
+
+
+def require_admin_token(request: Request) -> None:
+    presented = bearer_token(request.headers.get("authorization"))
+    if not token_is_valid(presented, request.app.state.settings.notify_tokens):
+        raise HTTPException(401, "A valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin_token)])
+
+
+@router.get("/deliveries")
+def list_deliveries(
+    state: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    with session_scope() as session:
+        statement = select(Delivery).order_by(Delivery.created_at.desc()).limit(limit)
+        if state:
+            statement = statement.where(Delivery.state == state)
+        rows = session.scalars(statement).all()
+        return {"deliveries": [_summary(row) for row in rows]}
+
+
+@router.get("/dead-letters")
+def list_dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    return {"dead_letters": list_deliveries("dead-letter", limit)["deliveries"]}
+
+
+@router.get("/dead-letters/{response_id}")
+def inspect_dead_letter(response_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        delivery = _dead_letter(session, response_id)
+        attempts = session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.response_id == response_id)
+            .order_by(DeliveryAttempt.id)
+        ).all()
+        return {
+            **_summary(delivery),
+            "last_error": orjson.loads(delivery.last_error) if delivery.last_error else None,
+            "attempts": [
+                {
+                    "at": a.attempted_at.isoformat(),
+                    "outcome": a.outcome,
+                    "http_status": a.http_status,
+                    "duration_ms": a.duration_ms,
+                    "detail": a.detail,
+                }
+                for a in attempts
+            ],
+            "bundle": orjson.loads(delivery.bundle) if delivery.bundle else None,
+        }
+
+
+@router.post("/dead-letters/{response_id}/replay", status_code=202)
+def replay_dead_letter(response_id: str) -> dict[str, Any]:
+    """Send a dead letter again, rebuilt from what is stored now (routing may have changed)."""
+    with session_scope() as session:
+        delivery = _dead_letter(session, response_id)
+        record = session.get(QuestionnaireResponseRecord, response_id, with_for_update=True)
+        screening = session.get(Screening, response_id)
+        assert record is not None
+        assert screening is not None
+        now = utcnow()
+        delivery.coordinator = routing().coordinator_for(orjson.loads(record.resource))
+        delivery.bundle = orjson.dumps(
+            build_alert_bundle(
+                alert_content(session, record, screening),
+                coordinator=delivery.coordinator,
+                authored_at=now,
+            )
+        ).decode()
+        delivery.state = ResponseState.RETRYING
+        delivery.created_at = now  # the retry window starts again
+        delivery.urgent_overdue_reported = False
+        record.state = ResponseState.RETRYING
+        record.state_detail = "replay requested by an operator"
+        record.state_changed_at = now
+        record.due_at = now
+        enqueue(session, DELIVER_ALERT, response_id)
+        return {"response_id": response_id, "state": delivery.state}
+
+
+def _dead_letter(session: Session, response_id: str) -> Delivery:
+    delivery = session.get(Delivery, response_id)
+    if delivery is None or delivery.state != ResponseState.DEAD_LETTER:
+        raise HTTPException(404, f"No dead letter for response {response_id}")
+    return delivery
+
+
+def _summary(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "response_id": delivery.response_id,
+        "state": delivery.state,
+        "tier": delivery.tier,
+        "coordinator": delivery.coordinator,
+        "attempts": delivery.attempts,
+        "created_at": delivery.created_at.isoformat(),
+        "next_attempt_at": delivery.next_attempt_at.isoformat()
+        if delivery.next_attempt_at
+        else None,
+        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+        "last_status": delivery.last_status,
+        "ehr_references": orjson.loads(delivery.ehr_references) if delivery.ehr_references else [],
+    }

@@ -1,0 +1,221 @@
+"""The transaction Bundle that puts one alert into the EHR.
+
+Every entry is a conditional create on a stable NeuroScreen identifier, so a
+retry, a lost acknowledgement or a replay can never create a duplicate.
+References between entries use lower-case ``urn:uuid:`` fullUrls; the
+screening resources are sent exactly as screening produced them, with their
+local references rewritten to those placeholders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.fhir.codes import (
+    IDENTIFIER_SYSTEM,
+    TASKS_SYSTEM,
+)
+
+PRIORITY_BY_TIER = {"urgent": "stat", "high": "urgent", "moderate": "routine", "low": "routine"}
+COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
+DECISION_SUPPORT = (
+    "Clinical decision support, not a diagnosis: review the answers and decide on follow-up."
+)
+
+
+@dataclass(frozen=True)
+class AlertContent:
+    """What the screening stored for one response, as plain FHIR JSON."""
+
+    response_id: str
+    patient: str
+    tier: str
+    questionnaire_response: dict[str, Any]
+    observation: dict[str, Any] | None
+    risk_assessment: dict[str, Any]
+    service_requests: tuple[dict[str, Any], ...]
+
+
+def build_alert_bundle(
+    content: AlertContent, *, coordinator: str, authored_at: datetime
+) -> dict[str, Any]:
+    """A ``transaction`` Bundle: the screening resources, a Task and a Communication."""
+    entries: list[dict[str, Any]] = []
+    placeholders: dict[str, str] = {}
+    shared = [content.questionnaire_response, content.observation, content.risk_assessment]
+    for resource in [r for r in shared if r] + list(content.service_requests):
+        placeholders[f"{resource['resourceType']}/{resource['id']}"] = _placeholder()
+    for resource in [r for r in shared if r] + list(content.service_requests):
+        local = f"{resource['resourceType']}/{resource['id']}"
+        entries.append(_entry(_as_sent(resource, placeholders), placeholders[local]))
+
+    task_url, communication_url = _placeholder(), _placeholder()
+    risk_url = placeholders[f"RiskAssessment/{content.risk_assessment['id']}"]
+    request_urls = [placeholders[f"ServiceRequest/{sr['id']}"] for sr in content.service_requests]
+    entries.append(
+        _entry(_task(content, coordinator, risk_url, request_urls, authored_at), task_url)
+    )
+    entries.append(
+        _entry(
+            _communication(content, coordinator, task_url, risk_url, authored_at),
+            communication_url,
+        )
+    )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def alert_message(content: AlertContent) -> str:
+    """The coordinator's short, human-readable message (also the Task's basis)."""
+    risk = content.risk_assessment
+    patterns = [c.get("text") or _first_code(c) for c in risk.get("reasonCode", [])]
+    lines = [f"NeuroScreen: {content.tier.upper()} priority neuropathy screen."]
+    if patterns:
+        lines.append("Pattern: " + "; ".join(p for p in patterns if p) + ".")
+    for prediction in risk.get("prediction", [])[1:4]:
+        outcome = prediction.get("outcome", {})
+        name = outcome.get("text") or _first_code(outcome)
+        level = prediction.get("qualitativeRisk", {}).get("text") or _first_code(
+            prediction.get("qualitativeRisk", {})
+        )
+        why = prediction.get("rationale", "")
+        lines.append(f"Suspicion {name} ({level}): {why}".rstrip(": "))
+    workup = [
+        sr.get("code", {}).get("text") or _first_code(sr.get("code", {}))
+        for sr in content.service_requests
+    ]
+    if workup:
+        lines.append("Proposed workup: " + ", ".join(w for w in workup if w) + ".")
+    lines.append(DECISION_SUPPORT)
+    return "\n".join(lines)
+
+
+def _as_sent(resource: dict[str, Any], placeholders: dict[str, str]) -> dict[str, Any]:
+    """The resource without our server's id/meta, local references → placeholders."""
+    sent = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    if resource["resourceType"] == "QuestionnaireResponse":
+        sent["extension"] = [
+            e for e in sent.get("extension", []) if "neuroscreen.org" not in e.get("url", "")
+        ] or None
+        if sent["extension"] is None:
+            del sent["extension"]
+        if "identifier" not in sent:
+            sent["identifier"] = _identifier(f"questionnaire-response/{resource['id']}")
+    return _rewrite_references(sent, placeholders)
+
+
+def _rewrite_references(value: Any, placeholders: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: placeholders.get(v, v)
+            if k == "reference" and isinstance(v, str)
+            else _rewrite_references(v, placeholders)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_rewrite_references(v, placeholders) for v in value]
+    return value
+
+
+def _entry(resource: dict[str, Any], full_url: str) -> dict[str, Any]:
+    identifier = resource["identifier"]
+    identifier = identifier[0] if isinstance(identifier, list) else identifier
+    condition = f"identifier={identifier.get('system', '')}|{identifier['value']}"
+    return {
+        "fullUrl": full_url,
+        "resource": resource,
+        "request": {
+            "method": "POST",
+            "url": resource["resourceType"],
+            "ifNoneExist": condition,
+        },
+    }
+
+
+def _task(
+    content: AlertContent,
+    coordinator: str,
+    risk_url: str,
+    request_urls: list[str],
+    authored_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Task",
+        "identifier": [_identifier(f"task/{content.response_id}")],
+        "status": "requested",
+        "intent": "order",
+        "priority": PRIORITY_BY_TIER[content.tier],
+        "code": {
+            "coding": [
+                {
+                    "system": TASKS_SYSTEM,
+                    "code": "review-screening",
+                    "display": "Review neuropathy screening result",
+                }
+            ]
+        },
+        "description": _one_line(content),
+        "for": {"reference": content.patient},
+        "focus": {"reference": risk_url},
+        "owner": {"reference": coordinator},
+        "authoredOn": _instant(authored_at),
+        "input": [
+            {
+                "type": {"text": "Proposed diagnostic workup"},
+                "valueReference": {"reference": url},
+            }
+            for url in request_urls
+        ],
+    }
+
+
+def _communication(
+    content: AlertContent,
+    coordinator: str,
+    task_url: str,
+    risk_url: str,
+    sent_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Communication",
+        "identifier": [_identifier(f"communication/{content.response_id}")],
+        "status": "completed",
+        "category": [
+            {"coding": [{"system": COMMUNICATION_CATEGORY, "code": "alert", "display": "Alert"}]}
+        ],
+        "priority": PRIORITY_BY_TIER[content.tier],
+        "subject": {"reference": content.patient},
+        "about": [{"reference": task_url}, {"reference": risk_url}],
+        "recipient": [{"reference": coordinator}],
+        "sent": _instant(sent_at),
+        "payload": [{"contentString": alert_message(content)}],
+    }
+
+
+def _one_line(content: AlertContent) -> str:
+    leading = [
+        p.get("outcome", {}).get("text") or _first_code(p.get("outcome", {}))
+        for p in content.risk_assessment.get("prediction", [])[1:3]
+    ]
+    suspicion = f"; leading suspicion: {', '.join(x for x in leading if x)}" if leading else ""
+    return f"Review {content.tier} neuropathy screening result{suspicion} (decision support)"
+
+
+def _first_code(concept: dict[str, Any]) -> str:
+    codings = concept.get("coding", [])
+    return (codings[0].get("display") or codings[0].get("code", "")) if codings else ""
+
+
+def _identifier(value: str) -> dict[str, str]:
+    return {"system": IDENTIFIER_SYSTEM, "value": value}
+
+
+def _placeholder() -> str:
+    # Medplum (and the spec's examples) match lower-case urn:uuid placeholders only.
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,47 @@
+"""The notify admin application: health, metrics and the dead-letter API."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy import text
+from starlette.responses import JSONResponse, Response
+
+from notify import admin
+from shared.config import Settings, get_settings
+from shared.db import get_engine
+from shared.metrics import PipelineCollector
+
+_collector: PipelineCollector | None = None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not settings.notify_tokens:
+        raise RuntimeError("NEUROSCREEN_NOTIFY_TOKENS (or NEUROSCREEN_INTAKE_TOKENS) is empty")
+    app = FastAPI(title="NeuroScreen notify admin", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.include_router(admin.router)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            with get_engine().connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": False}, 503)
+        return JSONResponse({"status": "ready", "database": True})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    global _collector
+    if _collector is None:
+        _collector = PipelineCollector(settings)
+        REGISTRY.register(_collector)
+    return app

@@ -1,0 +1,48 @@
+"""The notify task: a thin wrapper that opens the transaction and calls :func:`deliver`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from notify.delivery import ResponseNotReady, deliver
+from notify.ehr_client import EhrClient
+from notify.routing import CoordinatorRouting, load_routing
+from shared.broker import get_celery
+from shared.config import get_settings
+from shared.db import session_scope
+from shared.tasks import DELIVER_ALERT
+
+app = get_celery()
+
+
+@lru_cache
+def routing() -> CoordinatorRouting:
+    settings = get_settings()
+    return load_routing(settings.coordinator, settings.routing_file)
+
+
+@lru_cache
+def ehr_client() -> EhrClient | None:
+    settings = get_settings()
+    if not settings.ehr_configured:
+        return None
+    token = settings.ehr_token.get_secret_value() if settings.ehr_token else None
+    return EhrClient(settings.ehr_base_url, token=token, timeout=settings.ehr_timeout_seconds)
+
+
+@app.task(
+    name=DELIVER_ALERT.name,
+    bind=True,
+    autoretry_for=(OperationalError, PoolTimeout, ResponseNotReady),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=8,
+)
+def deliver_alert(self: Task, response_id: str) -> None:
+    with session_scope() as session:
+        deliver(session, response_id, get_settings(), routing(), ehr_client())

@@ -1,0 +1,1 @@
+"""The screening service: scores stored QuestionnaireResponses (Celery queue ``screening``)."""

@@ -1,0 +1,172 @@
+"""The knowledge base after loading: typed, validated and precompiled for the engine.
+
+Everything here is built once per knowledge version. Rules hold compiled
+predicates (see :mod:`screening.knowledge.rules`), their citation text already
+resolved, and, where a rule's evidence never varies, the finished result object,
+so that the engine mostly looks things up instead of building them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from screening.knowledge.contract import Contract, ItemSpec
+from screening.knowledge.rules import Condition, EvidenceTable
+from screening.result import Contribution
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule that fires when its condition holds: signs, red flags, tiers, considerations."""
+
+    id: str
+    label: str
+    when: Condition
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dn4:
+    """The DN4 interview items (Bouhassira 2005) and the neuropathic-pain cut-off."""
+
+    items: tuple[str, ...]
+    cutoff: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRule:
+    id: str
+    pattern: str
+    rationale: str
+    when: Condition
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """One weighted answer (or answer combination) pointing to a condition.
+
+    ``kind`` is ``proxy`` (can raise a suspicion on its own), ``supportive``
+    (only adds weight once a proxy or known diagnosis points to the condition)
+    or ``known`` (the patient reports the diagnosis).
+    """
+
+    id: str
+    kind: str
+    weight: float
+    label: str
+    when: Condition
+    source: str
+    fixed: Contribution | None
+    """The contribution, prebuilt when the rule's evidence never varies."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedCondition:
+    """How the knowledge base weighs one of the six screened conditions."""
+
+    code: str
+    label: str
+    high: float
+    moderate: float
+    proxies: tuple[Proxy, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlternativeCause:
+    """A non-immune cause that may explain a fitting, chronic, non-systemic picture."""
+
+    id: str
+    link_id: str
+    label: str
+    explains: frozenset[str]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alternatives:
+    causes: tuple[AlternativeCause, ...]
+    blockers: tuple[Rule, ...]
+    """Conditions under which no alternative cause may lower suspicion."""
+    factor: float
+    """Suspicion scores are multiplied by this when an alternative cause explains the picture."""
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlag:
+    id: str
+    label: str
+    advice: str
+    emergency_only: bool
+    """True for GBS-type emergencies: no outpatient tests, only emergency assessment."""
+    when: Condition
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TierRule:
+    id: str
+    tier: str
+    label: str
+    when: Condition
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkupRule:
+    id: str
+    codes: tuple[str, ...]
+    reason: str
+    when: Condition | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyItemRule:
+    """Items whose absence limits the result, and why, when ``when`` holds."""
+
+    id: str
+    items: tuple[str, ...]
+    why: str
+    when: Condition | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    """One version of the screening knowledge, ready for :func:`screening.engine.evaluate`."""
+
+    id: str
+    version: str
+    contract: Contract
+    sources: Mapping[str, str]
+    evidence: EvidenceTable
+    dn4: Dn4
+    signs: tuple[Rule, ...]
+    neuropathy_evidence: Condition
+    patterns: tuple[PatternRule, ...]
+    pattern_order: tuple[str, ...]
+    conditions: tuple[ScreenedCondition, ...]
+    alternatives: Alternatives
+    red_flags: tuple[RedFlag, ...]
+    tiers: tuple[TierRule, ...]
+    tier_text: Mapping[str, str]
+    """Each tier's plain-language action, e.g. "same-day emergency assessment"."""
+    emergency: WorkupRule
+    baseline: WorkupRule
+    workup: tuple[WorkupRule, ...]
+    considerations: tuple[Rule, ...]
+    key_items: tuple[KeyItemRule, ...]
+
+    @property
+    def items(self) -> Mapping[str, ItemSpec]:
+        """The questionnaire items of the contract, by linkId."""
+        return self.contract.items
+
+    @property
+    def label(self) -> str:
+        """``neuroscreen-kb 1.0.0``: how results and resources name this knowledge."""
+        return f"{self.id} {self.version}"

@@ -1,0 +1,471 @@
+"""The small condition language the knowledge base is written in.
+
+Every rule in the YAML says *when* it fires with a condition built from these
+forms (one key per mapping)::
+
+    {item: nasal-polyps, is: true}              boolean answered yes (or no)
+    {item: spread-pattern, in: [one-area]}      single choice is one of the codes
+    {item: regions, includes: [left-foot]}      repeating choice contains any code
+    {item: regions, only: [face]}               repeating choice answered, all codes listed
+    {item: age, at_least: 50} / {item: age, below: 18}
+    {item: duration, answered: false}           answered or not (missing is never "no")
+    {any_yes: [fever-sweats, weight-loss]}      any of these booleans answered yes
+    {any_answered: [burning, tingling]}         any of these items answered at all
+    {fact: vasculitis-features}                 a named condition or an engine fact
+    {pattern: mononeuritis-multiplex}           a neuropathy pattern was derived
+    {suspicion: egpa, at_least: moderate}       suspicion level (``any`` for any condition)
+    {leading_suspicion: [egpa, lupus], at_least: moderate}
+    {tier_at_least: moderate}
+    {all: [...]} {any: [...]} {not: {...}}
+
+Conditions are compiled once, at load time, into plain closures so that the
+engine never parses or interprets YAML per call. A compiled predicate returns
+the answers that made it true (a tuple of :class:`Evidence`, possibly empty) or
+``None`` when it does not hold; that is how every finding can list its evidence.
+
+Each rule belongs to a :class:`Stage` of the engine. A rule may only look at
+what earlier stages have produced (a red flag cannot look at the tier), and the
+compiler refuses a knowledge base that breaks this, so an ordering mistake fails
+at load time instead of silently reading an empty value at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from screening.knowledge.contract import ItemSpec
+from screening.knowledge.errors import KnowledgeError
+from screening.result import AnswerValue, Evidence
+
+Evidences = tuple[Evidence, ...]
+Predicate = Callable[["RuleContext"], Evidences | None]
+
+LEVEL_RANK: Mapping[str, int] = {"low": 1, "moderate": 2, "high": 3}
+TIER_RANK: Mapping[str, int] = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
+
+
+class Stage(IntEnum):
+    """The engine's steps, in the order it runs them."""
+
+    ANSWERS = 0
+    PATTERNS = 1
+    RED_FLAGS = 2
+    ALTERNATIVES = 3
+    SUSPICIONS = 4
+    TIERS = 5
+    WORKUP = 6
+
+
+ENGINE_FACTS: Mapping[str, Stage] = {
+    "neuropathic-pain": Stage.ANSWERS,
+    "dn4-could-reach-cutoff": Stage.ANSWERS,
+    "red-flag": Stage.ALTERNATIVES,
+    "alternative-explains": Stage.SUSPICIONS,
+}
+"""Facts the engine computes itself, and the first stage whose rules may read them."""
+
+
+class RuleContext:
+    """What the rules of one evaluation can see; filled in stage by stage by the engine."""
+
+    __slots__ = ("answers", "facts", "leading", "levels", "patterns", "suspicion_evidence", "tier")
+
+    def __init__(self, answers: Mapping[str, AnswerValue]) -> None:
+        self.answers = answers
+        self.facts: dict[str, Evidences | None] = {}
+        self.patterns: dict[str, Evidences] = {}
+        self.levels: dict[str, int] = {}
+        self.suspicion_evidence: dict[str, Evidences] = {}
+        self.leading: str | None = None
+        self.tier = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A compiled condition; ``static`` is its evidence when that never varies."""
+
+    check: Predicate
+    static: Evidences | None
+
+
+_MISSING = object()
+
+
+class EvidenceTable:
+    """Pre-built :class:`Evidence` for every boolean and code answer, shared by all rules.
+
+    Building these once keeps evaluation allocation-free for the common case and
+    gives every rule the same wording for the same answer.
+    """
+
+    def __init__(self, items: Mapping[str, ItemSpec]) -> None:
+        self._items = items
+        self._table: dict[tuple[str, object], Evidence] = {}
+        for spec in items.values():
+            if spec.kind == "boolean":
+                self._table[spec.link_id, True] = Evidence(spec.link_id, True, f"{spec.text}: yes")
+                self._table[spec.link_id, False] = Evidence(spec.link_id, False, f"{spec.text}: no")
+            for code in spec.codes:
+                value: AnswerValue = (code,) if spec.repeats else code
+                text = f"{spec.text}: {(spec.code_text or {}).get(code, code)}"
+                self._table[spec.link_id, code] = Evidence(spec.link_id, value, text)
+
+    def of(self, link_id: str, value: object) -> Evidence:
+        """The evidence for one answer; for repeating items pass a single code."""
+        found = self._table.get((link_id, value))
+        if found is not None:
+            return found
+        return Evidence(link_id, value, f"{self._items[link_id].text}: {value}")  # type: ignore[arg-type]
+
+
+class RuleCompiler:
+    """Compiles YAML conditions, checking every name against the contract and the stage."""
+
+    def __init__(
+        self,
+        items: Mapping[str, ItemSpec],
+        evidence: EvidenceTable,
+        *,
+        patterns: frozenset[str],
+        conditions: frozenset[str],
+    ) -> None:
+        self._items = items
+        self._evidence = evidence
+        self._patterns = patterns
+        self._conditions = conditions
+        self._facts: dict[str, Predicate] = {}
+
+    # -- named facts ---------------------------------------------------------------------
+
+    def define_fact(self, name: str, raw: Any, where: str) -> None:
+        """Add a named condition; it may use only answers and facts defined before it."""
+        if name in self._facts or name in ENGINE_FACTS:
+            raise KnowledgeError(f"{where}: fact {name!r} is defined twice")
+        self._facts[name] = self.compile(raw, Stage.ANSWERS, where).check
+
+    @property
+    def fact_names(self) -> frozenset[str]:
+        return frozenset(self._facts) | frozenset(ENGINE_FACTS)
+
+    # -- compilation ---------------------------------------------------------------------
+
+    def compile(self, raw: Any, stage: Stage, where: str) -> Condition:
+        """Compile one condition for a rule of ``stage``; ``where`` names it in errors."""
+        if not isinstance(raw, Mapping) or not raw:
+            raise KnowledgeError(f"{where}: a condition must be a non-empty mapping, got {raw!r}")
+        keys = set(raw)
+        for combinator in ("all", "any"):
+            if combinator in keys:
+                return self._combine(combinator, raw, stage, where)
+        if "not" in keys:
+            self._only_keys(raw, {"not"}, where)
+            inner = self.compile(raw["not"], stage, f"{where} > not")
+            child = inner.check
+
+            def negate(ctx: RuleContext) -> Evidences | None:
+                return () if child(ctx) is None else None
+
+            return Condition(negate, ())
+        if "item" in keys:
+            return self._item(raw, stage, where)
+        if "any_yes" in keys:
+            return self._any_yes(raw, where)
+        if "any_answered" in keys:
+            return self._any_answered(raw, where)
+        if "fact" in keys:
+            return self._fact(raw, stage, where)
+        if "pattern" in keys:
+            return self._pattern(raw, stage, where)
+        if "suspicion" in keys or "leading_suspicion" in keys:
+            return self._suspicion(raw, stage, where)
+        if "tier_at_least" in keys:
+            return self._tier(raw, stage, where)
+        raise KnowledgeError(f"{where}: unknown condition form {sorted(keys)}")
+
+    def _combine(self, kind: str, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+        self._only_keys(raw, {kind}, where)
+        parts = raw[kind]
+        if not isinstance(parts, list) or not parts:
+            raise KnowledgeError(f"{where}: {kind!r} needs a non-empty list")
+        compiled = [self.compile(p, stage, f"{where} > {kind}[{i}]") for i, p in enumerate(parts)]
+        checks = tuple(c.check for c in compiled)
+        if kind == "all":
+            static: Evidences | None = ()
+            for c in compiled:
+                static = None if c.static is None or static is None else static + c.static
+
+            def all_of(ctx: RuleContext) -> Evidences | None:
+                found: Evidences = ()
+                for check in checks:
+                    result = check(ctx)
+                    if result is None:
+                        return None
+                    found += result
+                return found
+
+            return Condition(all_of, static)
+
+        def any_of(ctx: RuleContext) -> Evidences | None:
+            # Every branch is evaluated so that the explanation lists all reasons.
+            found: Evidences | None = None
+            for check in checks:
+                result = check(ctx)
+                if result is not None:
+                    found = result if found is None else found + result
+            return found
+
+        return Condition(any_of, None)
+
+    def _item(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+        link_id = raw["item"]
+        spec = self._items.get(link_id)
+        if spec is None:
+            raise KnowledgeError(f"{where}: {link_id!r} is not a linkId of the contract")
+        tests = set(raw) - {"item"}
+        if len(tests) != 1:
+            raise KnowledgeError(f"{where}: item {link_id!r} needs exactly one test, got {tests}")
+        (test,) = tests
+        operand = raw[test]
+        if test == "answered":
+            return self._answered(link_id, self._bool(operand, where))
+        allowed = _TESTS_BY_KIND[(spec.kind, spec.repeats)]
+        if test not in allowed:
+            raise KnowledgeError(
+                f"{where}: test {test!r} does not fit {spec.kind} item {link_id!r} "
+                f"(use one of {sorted(allowed)} or 'answered')"
+            )
+        if test == "is":
+            expected = self._bool(operand, where)
+            found = (self._evidence.of(link_id, expected),)
+
+            def answered_as(ctx: RuleContext) -> Evidences | None:
+                return found if ctx.answers.get(link_id) is expected else None
+
+            return Condition(answered_as, found)
+        if test in ("at_least", "below"):
+            return self._number(link_id, test, operand, where)
+        codes = self._codes(spec, operand, where)
+        evidence = {code: self._evidence.of(link_id, code) for code in codes}
+        if test == "in":
+            table = {code: (evidence[code],) for code in codes}
+
+            def chosen(ctx: RuleContext) -> Evidences | None:
+                return table.get(ctx.answers.get(link_id))  # type: ignore[arg-type]
+
+            return Condition(chosen, table[codes[0]] if len(codes) == 1 else None)
+        if test == "includes":
+
+            def includes(ctx: RuleContext) -> Evidences | None:
+                value = ctx.answers.get(link_id)
+                if not value:
+                    return None
+                found = tuple(evidence[c] for c in value if c in evidence)  # type: ignore[union-attr]
+                return found or None
+
+            return Condition(includes, None)
+
+        every = {code: self._evidence.of(link_id, code) for code in spec.codes}
+
+        def only(ctx: RuleContext) -> Evidences | None:
+            value = ctx.answers.get(link_id)
+            if not value:
+                return None
+            for code in value:  # type: ignore[union-attr]
+                if code not in evidence:
+                    return None
+            return tuple(every[c] for c in value)  # type: ignore[union-attr]
+
+        return Condition(only, None)
+
+    def _answered(self, link_id: str, expected: bool) -> Condition:
+        def answered(ctx: RuleContext) -> Evidences | None:
+            return () if (link_id in ctx.answers) is expected else None
+
+        return Condition(answered, ())
+
+    def _number(self, link_id: str, test: str, operand: Any, where: str) -> Condition:
+        if type(operand) is not int:
+            raise KnowledgeError(f"{where}: {test!r} needs an integer, got {operand!r}")
+        evidence = self._evidence
+        at_least = test == "at_least"
+
+        def compare(ctx: RuleContext) -> Evidences | None:
+            value = ctx.answers.get(link_id)
+            if value is None:
+                return None
+            holds = value >= operand if at_least else value < operand  # type: ignore[operator]
+            return (evidence.of(link_id, value),) if holds else None
+
+        return Condition(compare, None)
+
+    def _any_yes(self, raw: Mapping[str, Any], where: str) -> Condition:
+        self._only_keys(raw, {"any_yes"}, where)
+        ids = self._link_ids(raw["any_yes"], where, kind="boolean")
+        pairs = tuple((i, self._evidence.of(i, True)) for i in ids)
+
+        def any_yes(ctx: RuleContext) -> Evidences | None:
+            answers = ctx.answers
+            found = tuple(ev for i, ev in pairs if answers.get(i) is True)
+            return found or None
+
+        return Condition(any_yes, None)
+
+    def _any_answered(self, raw: Mapping[str, Any], where: str) -> Condition:
+        self._only_keys(raw, {"any_answered"}, where)
+        ids = self._link_ids(raw["any_answered"], where, kind=None)
+
+        def any_answered(ctx: RuleContext) -> Evidences | None:
+            answers = ctx.answers
+            for i in ids:
+                if i in answers:
+                    return ()
+            return None
+
+        return Condition(any_answered, ())
+
+    def _fact(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+        self._only_keys(raw, {"fact"}, where)
+        name = raw["fact"]
+        if name in ENGINE_FACTS:
+            if ENGINE_FACTS[name] > stage:
+                raise KnowledgeError(
+                    f"{where}: fact {name!r} is not known yet at the {stage.name.lower()} stage"
+                )
+
+            def engine_fact(ctx: RuleContext) -> Evidences | None:
+                return ctx.facts[name]
+
+            return Condition(engine_fact, None)
+        compute = self._facts.get(name)
+        if compute is None:
+            raise KnowledgeError(f"{where}: fact {name!r} is not defined (or defined later)")
+
+        def fact(ctx: RuleContext) -> Evidences | None:
+            memo = ctx.facts
+            found = memo.get(name, _MISSING)
+            if found is _MISSING:
+                found = memo[name] = compute(ctx)
+            return found  # type: ignore[return-value]
+
+        return Condition(fact, None)
+
+    def _pattern(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+        self._only_keys(raw, {"pattern"}, where)
+        self._needs(stage, Stage.PATTERNS, "pattern", where)
+        code = raw["pattern"]
+        if code not in self._patterns:
+            raise KnowledgeError(f"{where}: {code!r} is not a neuropathy-pattern code")
+
+        def pattern(ctx: RuleContext) -> Evidences | None:
+            return ctx.patterns.get(code)
+
+        return Condition(pattern, None)
+
+    def _suspicion(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+        self._needs(stage, Stage.TIERS, "suspicion", where)
+        leading = "leading_suspicion" in raw
+        key = "leading_suspicion" if leading else "suspicion"
+        self._only_keys(raw, {key, "at_least"}, where)
+        level = raw.get("at_least", "low")
+        if level not in LEVEL_RANK:
+            raise KnowledgeError(f"{where}: unknown suspicion level {level!r}")
+        rank = LEVEL_RANK[level]
+        named = raw[key]
+        codes = tuple(named) if isinstance(named, list) else (named,)
+        for code in codes:
+            if code not in self._conditions and not (code == "any" and not leading):
+                raise KnowledgeError(f"{where}: {code!r} is not a screened condition")
+        if leading:
+            wanted = frozenset(codes)
+
+            def leading_suspicion(ctx: RuleContext) -> Evidences | None:
+                top = ctx.leading
+                if top in wanted and ctx.levels.get(top, 0) >= rank:  # type: ignore[arg-type]
+                    return ctx.suspicion_evidence[top]  # type: ignore[index]
+                return None
+
+            return Condition(leading_suspicion, None)
+        if codes == ("any",):
+
+            def any_suspicion(ctx: RuleContext) -> Evidences | None:
+                found: Evidences | None = None
+                for code, value in ctx.levels.items():
+                    if value >= rank:
+                        found = (found or ()) + ctx.suspicion_evidence[code]
+                return found
+
+            return Condition(any_suspicion, None)
+
+        def suspicion(ctx: RuleContext) -> Evidences | None:
+            found: Evidences | None = None
+            for code in codes:
+                if ctx.levels.get(code, 0) >= rank:
+                    found = (found or ()) + ctx.suspicion_evidence[code]
+            return found
+
+        return Condition(suspicion, None)
+
+    def _tier(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+        self._only_keys(raw, {"tier_at_least"}, where)
+        self._needs(stage, Stage.WORKUP, "tier", where)
+        tier = raw["tier_at_least"]
+        if tier not in TIER_RANK:
+            raise KnowledgeError(f"{where}: unknown tier {tier!r}")
+        rank = TIER_RANK[tier]
+
+        def tier_at_least(ctx: RuleContext) -> Evidences | None:
+            return () if ctx.tier >= rank else None
+
+        return Condition(tier_at_least, ())
+
+    # -- checks --------------------------------------------------------------------------
+
+    @staticmethod
+    def _only_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        extra = set(raw) - allowed
+        if extra:
+            raise KnowledgeError(f"{where}: unexpected keys {sorted(extra)} beside {allowed}")
+
+    @staticmethod
+    def _needs(stage: Stage, earliest: Stage, what: str, where: str) -> None:
+        if stage < earliest:
+            raise KnowledgeError(
+                f"{where}: a {stage.name.lower()} rule cannot look at the {what}, "
+                "which is only known later"
+            )
+
+    @staticmethod
+    def _bool(operand: Any, where: str) -> bool:
+        if operand is not True and operand is not False:
+            raise KnowledgeError(f"{where}: expected true or false, got {operand!r}")
+        return operand
+
+    def _codes(self, spec: ItemSpec, operand: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(operand, list) or not operand:
+            raise KnowledgeError(f"{where}: {spec.link_id!r} needs a non-empty list of codes")
+        unknown = [c for c in operand if c not in spec.codes]
+        if unknown:
+            raise KnowledgeError(f"{where}: {unknown} are not answer codes of {spec.link_id!r}")
+        return tuple(operand)
+
+    def _link_ids(self, operand: Any, where: str, kind: str | None) -> tuple[str, ...]:
+        if not isinstance(operand, list) or not operand:
+            raise KnowledgeError(f"{where}: needs a non-empty list of linkIds")
+        for link_id in operand:
+            spec = self._items.get(link_id)
+            if spec is None:
+                raise KnowledgeError(f"{where}: {link_id!r} is not a linkId of the contract")
+            if kind is not None and spec.kind != kind:
+                raise KnowledgeError(f"{where}: {link_id!r} is not a {kind} item")
+        return tuple(operand)
+
+
+_TESTS_BY_KIND: Mapping[tuple[str, bool], frozenset[str]] = {
+    ("boolean", False): frozenset({"is"}),
+    ("integer", False): frozenset({"at_least", "below"}),
+    ("choice", False): frozenset({"in"}),
+    ("choice", True): frozenset({"includes", "only"}),
+}

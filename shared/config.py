@@ -1,0 +1,121 @@
+"""The one settings object: every knob is an ``NEUROSCREEN_*`` environment variable.
+
+Values are checked when a process starts, so a typo in a deployment fails at
+boot instead of at the first request. The embedded default (SQLite database
+and SQLite-backed Celery broker under ``NEUROSCREEN_DATA_DIR``) means a fresh
+machine needs nothing installed; ``NEUROSCREEN_DATABASE_URL`` and
+``NEUROSCREEN_BROKER_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Tier = Literal["urgent", "high", "moderate", "low"]
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration shared by intake, screening and notify (README: Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEUROSCREEN_", extra="ignore", frozen=True)
+
+    # Storage and broker
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    """Empty means SQLite at ``<data_dir>/neuroscreen.sqlite``."""
+    broker_url: str = ""
+    """Empty means kombu's SQLAlchemy transport on ``<data_dir>/broker.sqlite``."""
+    database_pool_size: int = Field(default=10, ge=1)
+
+    # Intake
+    intake_host: str = "127.0.0.1"
+    intake_port: int = Field(default=8000, ge=1, le=65535)
+    intake_tokens: CommaList = ()
+    intake_workers: int = Field(default=1, ge=1)
+    public_base_url: str = ""
+    """Base URL clients see (for Location headers); empty means derived from the request."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=8)
+
+    # Outbox relay and recovery
+    relay_interval_seconds: float = Field(default=0.2, gt=0)
+    redeliver_after_seconds: float = Field(default=120.0, gt=0)
+    """A job not done this long after it became due is published again (tasks are idempotent)."""
+    broker_visibility_timeout_seconds: int = Field(default=3600, ge=10)
+
+    # Screening
+    knowledge_version: str = ""
+    """Empty means the newest knowledge base shipped with the screening service."""
+
+    # Notify
+    notify_host: str = "127.0.0.1"
+    notify_port: int = Field(default=8001, ge=1, le=65535)
+    notify_tokens: CommaList = ()
+    """Bearer tokens for the notify admin API; empty means the intake tokens."""
+    ehr_base_url: str = ""
+    """Empty keeps alerts in NeuroScreen's own store (the embedded default)."""
+    ehr_token: SecretStr | None = None
+    ehr_timeout_seconds: float = Field(default=15.0, gt=0)
+    ehr_max_transaction_entries: int = Field(default=0, ge=0)
+    """0 sends each alert as one transaction; N splits it into steps of at most N entries
+    (Medplum accepts at most 8 entries in a transaction with conditional creates)."""
+    coordinator: str = "CareTeam/neuro-coordinators"
+    routing_file: Path | None = None
+    alert_min_tier: Tier = "moderate"
+    delivery_give_up_seconds: float = Field(default=24 * 3600, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    urgent_delivery_deadline_seconds: float = Field(default=900.0, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _split = field_validator("intake_tokens", "notify_tokens", mode="before")(_split_commas)
+
+    @field_validator("coordinator")
+    @classmethod
+    def _coordinator_is_reference(cls, value: str) -> str:
+        kind, _, ident = value.partition("/")
+        allowed = {"Practitioner", "PractitionerRole", "CareTeam", "Organization"}
+        if kind not in allowed or not ident:
+            raise ValueError(f"must be a reference to one of {sorted(allowed)}, e.g. CareTeam/x")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        # The embedded default lives under data_dir; frozen models need object.__setattr__.
+        data_dir = self.data_dir.resolve()
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir}/neuroscreen.sqlite")
+        if not self.broker_url:
+            object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir}/broker.sqlite")
+        if not self.notify_tokens:
+            object.__setattr__(self, "notify_tokens", self.intake_tokens)
+        return self
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def ehr_configured(self) -> bool:
+        return bool(self.ehr_base_url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,78 @@
+"""Gauges read from the database at scrape time, shared by intake and notify.
+
+Worker processes come and go; the truth about backlog, dead letters and
+overdue urgent alerts is in the database, so any HTTP service can report it
+and the numbers agree whichever replica Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from shared.config import Settings
+from shared.db import session_scope
+from shared.models import Delivery, OutboxMessage, QuestionnaireResponseRecord
+from shared.models.base import utcnow
+
+log = logging.getLogger("neuroscreen.metrics")
+
+
+class PipelineCollector(Collector):
+    """Outbox depth, responses by state, dead letters and overdue urgent alerts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with session_scope() as session:
+                outbox_depth = session.scalar(select(func.count()).select_from(OutboxMessage))
+                oldest = session.scalar(select(func.min(OutboxMessage.available_at)))
+                by_state = session.execute(
+                    select(QuestionnaireResponseRecord.state, func.count()).group_by(
+                        QuestionnaireResponseRecord.state
+                    )
+                ).all()
+                dead = session.scalar(select(func.count()).where(Delivery.state == "dead-letter"))
+                deadline = utcnow() - timedelta(
+                    seconds=self._settings.urgent_delivery_deadline_seconds
+                )
+                urgent_overdue = session.scalar(
+                    select(func.count()).where(
+                        Delivery.tier == "urgent",
+                        Delivery.state.in_(("pending", "retrying", "dead-letter")),
+                        Delivery.created_at < deadline,
+                    )
+                )
+        except Exception as exc:
+            log.warning("pipeline metrics unavailable", extra={"error": type(exc).__name__})
+            return
+        yield GaugeMetricFamily(
+            "neuroscreen_outbox_depth", "Jobs waiting in the outbox", value=outbox_depth or 0
+        )
+        age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "neuroscreen_outbox_oldest_age_seconds",
+            "Age of the oldest waiting outbox job (negative: a scheduled retry)",
+            value=age,
+        )
+        states = GaugeMetricFamily(
+            "neuroscreen_responses", "QuestionnaireResponses by pipeline state", labels=["state"]
+        )
+        for state, count in by_state:
+            states.add_metric([state], count)
+        yield states
+        yield GaugeMetricFamily(
+            "neuroscreen_dead_letters", "Alerts the EHR refused, awaiting replay", value=dead or 0
+        )
+        yield GaugeMetricFamily(
+            "neuroscreen_urgent_alerts_overdue",
+            "Urgent alerts not delivered within NEUROSCREEN_URGENT_DELIVERY_DEADLINE_SECONDS",
+            value=urgent_overdue or 0,
+        )

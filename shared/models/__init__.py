@@ -1,0 +1,16 @@
+"""Every table NeuroScreen keeps; one Alembic history (``shared/migrations``) creates them."""
+
+from shared.models.base import Base
+from shared.models.delivery import Delivery, DeliveryAttempt
+from shared.models.outbox import OutboxMessage
+from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
+
+__all__ = [
+    "Base",
+    "Delivery",
+    "DeliveryAttempt",
+    "DerivedResource",
+    "OutboxMessage",
+    "QuestionnaireResponseRecord",
+    "Screening",
+]

@@ -1,0 +1,52 @@
+"""Notify's record of each alert: one delivery per response, a row per attempt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import Base, BigId, Timestamp, utcnow
+
+
+class Delivery(Base):
+    """The alert for one response: what to write to the EHR and how that went."""
+
+    __tablename__ = "delivery"
+
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("questionnaire_response.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    coordinator: Mapped[str] = mapped_column(String(255))
+    bundle: Mapped[str | None] = mapped_column(Text)
+    """The transaction Bundle sent (or kept locally when no EHR is configured)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ehr_references: Mapped[str | None] = mapped_column(Text)
+    """JSON list of the EHR's ``Type/id`` for every resource written."""
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    """Error kind and the EHR's OperationOutcome (JSON), never resource contents."""
+    urgent_overdue_reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeliveryAttempt(Base):
+    """One POST of the alert Bundle to the EHR, successful or not."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("delivery.response_id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    """delivered, transient, fatal."""
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,186 @@
+"""The transactional outbox and its relay.
+
+Writers call :func:`enqueue` inside their own transaction, so a job exists
+exactly when the data it concerns was committed: "accepted" means "stored and
+queued", even while the broker is down. The :class:`OutboxRelay` publishes
+due rows to the broker and deletes them; when the broker is unreachable the
+rows simply wait.
+
+The relay also repairs what a broker can lose (a Redis restart without
+persistence, a job acknowledged by a worker that then died): any response
+whose next step is overdue by ``redeliver_after_seconds`` gets its job
+enqueued again. Every task is idempotent, so a duplicate costs a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import orjson
+from prometheus_client import Counter
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from shared.db import session_scope
+from shared.models import OutboxMessage, QuestionnaireResponseRecord
+from shared.models.base import utcnow
+from shared.pipeline import ACTIVE_STATES, next_task_for
+from shared.tasks import ROUTES, TaskRoute
+
+log = logging.getLogger("neuroscreen.outbox")
+
+PUBLISHED = Counter("neuroscreen_outbox_published_total", "Jobs published to the broker", ["task"])
+PUBLISH_FAILURES = Counter(
+    "neuroscreen_outbox_publish_failures_total", "Failed attempts to publish a batch to the broker"
+)
+REDELIVERED = Counter(
+    "neuroscreen_redelivered_total", "Overdue jobs enqueued again by the relay", ["task"]
+)
+
+Publish = Callable[[TaskRoute, dict[str, str]], None]
+"""Sends one job to the broker; raises if the broker is unreachable."""
+
+
+def enqueue(
+    session: Session, route: TaskRoute, response_id: str, *, at: datetime | None = None
+) -> None:
+    """Queue ``route`` for ``response_id`` as part of the caller's transaction."""
+    session.add(
+        OutboxMessage(
+            task=route.name,
+            payload=orjson.dumps({"response_id": response_id}).decode(),
+            available_at=at or utcnow(),
+        )
+    )
+
+
+class OutboxRelay:
+    """Moves due outbox rows to the broker; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        publish: Publish,
+        *,
+        interval_seconds: float,
+        redeliver_after_seconds: float,
+        batch_size: int = 500,
+    ) -> None:
+        self._publish = publish
+        self._interval = interval_seconds
+        self._redeliver_after = timedelta(seconds=redeliver_after_seconds)
+        self._batch_size = batch_size
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_recovery = 0.0
+
+    def wake(self) -> None:
+        """Publish now rather than at the next tick (called after a commit)."""
+        self._wake.set()
+
+    def publish_due(self) -> int:
+        """Publish every due row (in batches); returns how many were published."""
+        total = 0
+        while True:
+            with session_scope() as session:
+                rows = session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.available_at <= utcnow())
+                    .order_by(OutboxMessage.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                ).all()
+                for row in rows:
+                    self._publish(ROUTES[row.task], orjson.loads(row.payload))
+                    PUBLISHED.labels(row.task).inc()
+                if rows:
+                    session.execute(
+                        delete(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
+                    )
+            total += len(rows)
+            if len(rows) < self._batch_size:
+                return total
+
+    def recover_overdue(self) -> int:
+        """Enqueue again the next job of every response that is overdue."""
+        cutoff = utcnow() - self._redeliver_after
+        with session_scope() as session:
+            overdue = session.execute(
+                select(QuestionnaireResponseRecord.id, QuestionnaireResponseRecord.state)
+                .where(
+                    QuestionnaireResponseRecord.state.in_([s.value for s in ACTIVE_STATES]),
+                    QuestionnaireResponseRecord.due_at < cutoff,
+                )
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for response_id, state in overdue:
+                route = next_task_for(state)
+                if route is None:
+                    continue
+                enqueue(session, route, response_id)
+                REDELIVERED.labels(route.name).inc()
+                log.warning(
+                    "job overdue, enqueued again",
+                    extra={"response_id": response_id, "state": state, "task": route.name},
+                )
+            if overdue:
+                session.execute(
+                    update(QuestionnaireResponseRecord)
+                    .where(QuestionnaireResponseRecord.id.in_([r[0] for r in overdue]))
+                    .values(due_at=utcnow())
+                )
+        return len(overdue)
+
+    def run_once(self) -> None:
+        """One relay tick: recover overdue work (at most every few seconds), then publish."""
+        now = utcnow().timestamp()
+        if now - self._last_recovery >= min(5.0, self._redeliver_after.total_seconds() / 2):
+            self._last_recovery = now
+            self.recover_overdue()
+        self.publish_due()
+
+    def run_forever(self) -> None:
+        backoff = self._interval
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                backoff = self._interval
+            except Exception as exc:
+                # Broker or database down: keep the rows, back off, try again.
+                PUBLISH_FAILURES.inc()
+                log.warning("outbox relay tick failed", extra={"error": type(exc).__name__})
+                backoff = min(backoff * 2, 5.0)
+            self._wake.wait(backoff)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def celery_publisher() -> Publish:
+    """A :data:`Publish` that sends through the shared Celery app, failing fast."""
+    from shared.broker import get_celery  # imported late: Celery is heavy at import
+
+    app = get_celery()
+
+    def publish(route: TaskRoute, payload: dict[str, str]) -> None:
+        app.send_task(
+            route.name,
+            kwargs=payload,
+            queue=route.queue,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        )
+
+    return publish
