@@ -21,4 +21,4 @@ for key in list(os.environ):
     if key.startswith("NEUROSCREEN_") and not key.startswith(("NEUROSCREEN_TEST_", "NEUROSCREEN_REQUIRE")):
         del os.environ[key]
 
-pytest_plugins = ["support.services"]
+pytest_plugins = ["support.services", "ehr_server"]

@@ -21,7 +21,7 @@ from intake.questionnaire import (
     QuestionnaireIndex,
 )
 
-B, C, I = "boolean", "choice", "integer"  # noqa: E741
+B, C, I = "boolean", "choice", "integer"
 CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     # Nerve symptoms
     "burning": (B, ()),
@@ -117,8 +117,10 @@ def test_is_valid_fhir_r4():
 def test_metadata():
     q = SCREENING_QUESTIONNAIRE
     assert q["id"] == "immune-neuropathy-screen"
-    assert q["url"] == CANONICAL == (
-        "http://neuroscreen.org/fhir/Questionnaire/immune-neuropathy-screen"
+    assert (
+        q["url"]
+        == CANONICAL
+        == ("http://neuroscreen.org/fhir/Questionnaire/immune-neuropathy-screen")
     )
     assert q["version"] == VERSION == "1.0.0"
     assert q["status"] == "active"

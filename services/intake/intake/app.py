@@ -8,9 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from intake import screening_results
 from intake.errors import install_error_handlers
 from intake.middleware import RequestContextMiddleware
-from intake.routers import bundle, metadata, ops, questionnaire, questionnaire_response
+from intake.routers import (
+    bundle,
+    metadata,
+    ops,
+    questionnaire,
+    questionnaire_response,
+)
+from intake.routers import screening_results as screening_results_router
 from shared.config import Settings, get_settings
 from shared.metrics import PipelineCollector
 from shared.outbox import OutboxRelay, celery_publisher
@@ -44,12 +52,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
-    app.state.derived_search = {}
+    app.state.derived_search = screening_results.SEARCH_PARAMETERS
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware, service="intake", max_body_bytes=settings.max_body_bytes
     )
-    for module in (ops, metadata, questionnaire, questionnaire_response, bundle):
+    for module in (
+        ops,
+        metadata,
+        questionnaire,
+        questionnaire_response,
+        screening_results_router,
+        bundle,
+    ):
         app.include_router(module.router)
     _register_pipeline_metrics(settings)
     return app

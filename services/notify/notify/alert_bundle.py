@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.fhir.codes import (
-    IDENTIFIER_SYSTEM,
-    TASKS_SYSTEM,
-)
+from shared.fhir.codes import REVIEW_SCREENING, SCREENING_OUTPUT_IDENTIFIER, TASKS
 
 PRIORITY_BY_TIER = {"urgent": "stat", "high": "urgent", "moderate": "routine", "low": "routine"}
 COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
@@ -150,8 +147,8 @@ def _task(
         "code": {
             "coding": [
                 {
-                    "system": TASKS_SYSTEM,
-                    "code": "review-screening",
+                    "system": TASKS,
+                    "code": REVIEW_SCREENING,
                     "display": "Review neuropathy screening result",
                 }
             ]
@@ -209,7 +206,7 @@ def _first_code(concept: dict[str, Any]) -> str:
 
 
 def _identifier(value: str) -> dict[str, str]:
-    return {"system": IDENTIFIER_SYSTEM, "value": value}
+    return {"system": SCREENING_OUTPUT_IDENTIFIER, "value": value}
 
 
 def _placeholder() -> str:

@@ -51,6 +51,8 @@ class PatternFinding:
     code: str
     rationale: str
     evidence: tuple[Evidence, ...]
+    rule_ids: tuple[str, ...] = ()
+    """The knowledge-base pattern rules that produced this label."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Contribution:
     weight: float
     evidence: tuple[Evidence, ...]
     source: str
+    label: str = ""
+    """Plain-language statement of the proxy, e.g. "nasal polyps (+3)"."""
 
 
 @dataclass(frozen=True)
@@ -126,3 +130,12 @@ class ScreeningResult:
     unanswered: tuple[UnansweredItem, ...] = field(default=())
     summary: str = ""
     """Plain-language summary for the coordinator (no diagnosis wording)."""
+    neuropathy_signs: tuple[Finding, ...] = ()
+    """Neuropathy evidence recorded apart from the DN4 score: motor, balance,
+    touch-evoked pain, cranial symptoms, and a low DN4 that does not exclude a
+    painless neuropathy."""
+    considerations: tuple[Finding, ...] = ()
+    """Other things the clinician should weigh, e.g. cryoglobulinaemic vasculitis
+    with hepatitis C, or the Miller Fisher variant of Guillain-Barré syndrome."""
+    knowledge_id: str = ""
+    """The knowledge base that produced this result, e.g. "neuroscreen-kb 1.0.0"."""

@@ -118,7 +118,9 @@ def _store(
 def _mark_failed(record: QuestionnaireResponseRecord, error: Exception) -> None:
     now = utcnow()
     record.state = ResponseState.FAILED
-    record.state_detail = f"the screening engine could not score this response ({type(error).__name__})"
+    record.state_detail = (
+        f"the screening engine could not score this response ({type(error).__name__})"
+    )
     record.state_changed_at = now
     record.due_at = None
     FAILED.inc()

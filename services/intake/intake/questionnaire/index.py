@@ -12,7 +12,7 @@ hand-kept copy of the rules behind.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ItemType = Literal["group", "display", "boolean", "integer", "choice"]
@@ -35,16 +35,15 @@ class ItemDefinition:
     """linkIds of the enclosing items, outermost first (empty at top level)."""
     min_value: int | None = None
     max_value: int | None = None
+    parent: str | None = field(init=False)
+    """The linkId of the directly enclosing item, or None at top level."""
+    answerable: bool = field(init=False)
+    """True for questions; groups and display items never carry answers."""
 
-    @property
-    def parent(self) -> str | None:
-        """The linkId of the directly enclosing item, or None at top level."""
-        return self.parents[-1] if self.parents else None
-
-    @property
-    def answerable(self) -> bool:
-        """True for questions; groups and display items never carry answers."""
-        return self.type not in ("group", "display")
+    def __post_init__(self) -> None:
+        # Stored, not computed on access: validation reads both for every item.
+        object.__setattr__(self, "parent", self.parents[-1] if self.parents else None)
+        object.__setattr__(self, "answerable", self.type not in ("group", "display"))
 
 
 class QuestionnaireIndex(Mapping[str, ItemDefinition]):

@@ -33,7 +33,7 @@ from shared.fhir.outcome import Issue
 
 _VALUE_ELEMENT = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding"}
 _Problem = tuple[str, str, str]
-"""(issue code, rule, element path below the answer) of an unusable answer."""
+"""Why an answer is unusable: (issue code, rule, element path below the answer)."""
 
 
 def read_answers(resource: dict[str, Any], issues: list[Issue]) -> dict[str, AnswerValue]:
@@ -93,7 +93,7 @@ class _Walk:
                     _path(container, index, "answer"),
                 )
             for number, answer in enumerate(answers):
-                if type(answer) is dict and answer.get("item"):
+                if type(answer) is dict and "item" in answer:
                     here = _path(container, index, f"answer[{number}]")
                     self.items(answer["item"], here, link_id)
         if item.get("item"):
@@ -104,74 +104,89 @@ class _Walk:
     ) -> None:
         link_id = definition.link_id
         self.answered.add(link_id)
-        if len(answers) > 1 and not definition.repeats:
-            self.problem(
-                "structure", f"item {link_id} takes one answer", _path(container, index, "answer")
-            )
-            return
-        values = []
-        for number, answer in enumerate(answers):
-            value, problem = _answer_value(definition, answer)
-            if problem is not None:
-                code, rule, below = problem
-                where = _path(container, index, f"answer[{number}]{below}")
-                self.problem(code, rule, where)
-            values.append(value)
-        if None in values:
-            return
         if not definition.repeats:
-            self.answers[link_id] = values[0]
-        elif len(set(values)) != len(values):
+            if len(answers) > 1:
+                rule = f"item {link_id} takes one answer"
+                self.problem("structure", rule, _path(container, index, "answer"))
+            elif self.parsed(definition, answers, 0, container, index):
+                self.answers[link_id] = _value(definition, answers[0])
+            return
+        codes = [
+            _value(definition, answer)
+            for number, answer in enumerate(answers)
+            if self.parsed(definition, answers, number, container, index)
+        ]
+        if len(codes) < len(answers):
+            return
+        if len(set(codes)) != len(codes):
             rule = f"item {link_id} lists a code twice"
             self.problem("duplicate", rule, _path(container, index, "answer"))
         else:
-            self.answers[link_id] = tuple(values)
+            self.answers[link_id] = tuple(codes)
+
+    def parsed(
+        self,
+        definition: ItemDefinition,
+        answers: list[Any],
+        number: int,
+        container: str,
+        index: int,
+    ) -> bool:
+        """Check answer ``number``; report and return False if it is unusable."""
+        problem = _problem(definition, answers[number])
+        if problem is None:
+            return True
+        code, rule, below = problem
+        self.problem(code, rule, _path(container, index, f"answer[{number}]{below}"))
+        return False
 
     def problem(self, code: str, diagnostics: str, expression: str) -> None:
         self.issues.append(Issue(code, diagnostics, expression))
 
 
-def _answer_value(definition: ItemDefinition, answer: Any) -> tuple[Any, _Problem | None]:
-    """The parsed value of one answer, or None and the reason it is unusable."""
+def _problem(definition: ItemDefinition, answer: Any) -> _Problem | None:
+    """Why one answer is unusable for ``definition``, or None if it is fine."""
     expected = _VALUE_ELEMENT[definition.type]
     if type(answer) is not dict or expected not in answer:
         given = [key for key in answer if key.startswith("value")] if type(answer) is dict else []
         rule = f"the answer to {definition.type} item {definition.link_id} must be {expected}"
-        return None, ("value", rule, f".{given[0]}" if given else "")
+        return "value", rule, f".{given[0]}" if given else ""
     value = answer[expected]
     below = f".{expected}"
     if definition.type == "boolean":
-        if type(value) is bool:
-            return value, None
-        return None, ("value", f"{expected} must be a JSON boolean", below)
+        return (
+            None if type(value) is bool else ("value", f"{expected} must be a JSON boolean", below)
+        )
     if definition.type == "integer":
-        return _integer(definition, value, below)
-    return _code(definition, value, below)
+        return _integer_problem(definition, value, below)
+    return _code_problem(definition, value, below)
 
 
-def _integer(definition: ItemDefinition, value: Any, below: str) -> tuple[Any, _Problem | None]:
+def _value(definition: ItemDefinition, answer: dict[str, Any]) -> AnswerValue:
+    """The parsed value of an answer :func:`_problem` found fine."""
+    value = answer[_VALUE_ELEMENT[definition.type]]
+    return value["code"] if definition.type == "choice" else value
+
+
+def _integer_problem(definition: ItemDefinition, value: Any, below: str) -> _Problem | None:
     if type(value) is not int:
-        return None, ("value", "valueInteger must be a JSON integer", below)
+        return "value", "valueInteger must be a JSON integer", below
     low, high = definition.min_value, definition.max_value
     if (low is not None and value < low) or (high is not None and value > high):
-        return None, ("value", f"{definition.link_id} must be between {low} and {high}", below)
-    return value, None
+        return "value", f"{definition.link_id} must be between {low} and {high}", below
+    return None
 
 
-def _code(definition: ItemDefinition, coding: Any, below: str) -> tuple[Any, _Problem | None]:
+def _code_problem(definition: ItemDefinition, coding: Any, below: str) -> _Problem | None:
     if type(coding) is not dict:
-        return None, ("value", "valueCoding must be a JSON object", below)
+        return "value", "valueCoding must be a JSON object", below
     if coding.get("system") != ANSWER_SYSTEM:
-        return None, (
-            "code-invalid",
-            f"valueCoding.system must be {ANSWER_SYSTEM}",
-            below + ".system",
-        )
+        return "code-invalid", f"valueCoding.system must be {ANSWER_SYSTEM}", below + ".system"
     code = coding.get("code")
     if type(code) is not str or code not in definition.codes:
         rule = f"valueCoding.code is not an answer code of item {definition.link_id}"
-        return None, ("code-invalid", rule, below + ".code")
-    return code, None
+        return "code-invalid", rule, below + ".code"
+    return None
 
 
 def _path(container: str, index: int, below: str = "") -> str:

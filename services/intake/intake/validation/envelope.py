@@ -15,7 +15,7 @@ from intake.questionnaire import CANONICAL, VERSION
 from intake.validation.document import RESOURCE_TYPE
 from shared.fhir.outcome import Issue
 
-ACCEPTED_STATUSES = frozenset({"completed", "amended"})
+ACCEPTED_STATUSES = ("completed", "amended")
 _PATIENT_REFERENCE = re.compile(
     r"(?:https?://[^\s/]+(?:/[^\s/]+)*/)?Patient/([A-Za-z0-9\-.]{1,64})"
 )
@@ -37,13 +37,13 @@ def check_questionnaire(resource: dict[str, Any], issues: list[Issue]) -> None:
     """The response must cite our canonical, bare or with version |1.0.0."""
     expression = f"{RESOURCE_TYPE}.questionnaire"
     cited = resource.get("questionnaire")
-    if cited is None:
+    if not isinstance(cited, str):
         issues.append(Issue("required", f"questionnaire is required ({CANONICAL})", expression))
         return
-    url, _, version = cited.partition("|")
+    url, bar, version = cited.partition("|")
     if url != CANONICAL:
         issues.append(Issue("value", f"questionnaire must be {CANONICAL}", expression))
-    elif version and version != VERSION:
+    elif bar and version != VERSION:
         issues.append(
             Issue(
                 "not-supported",

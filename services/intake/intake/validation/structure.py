@@ -65,9 +65,10 @@ def structural_issues(resource: dict[str, Any]) -> list[Issue]:
         QuestionnaireResponse.model_validate(resource)
     except ValidationError as error:
         return _deduplicated(_issue(detail) for detail in error.errors())
-    except Exception:  # the library itself failed on hostile input
+    except Exception as error:  # the library itself failed on hostile input
         # fhir.resources 8.3.0 raises KeyError for e.g. an unknown contained resourceType.
-        logger.warning("fhir.resources failed on a QuestionnaireResponse", exc_info=True)
+        # Only the exception type is logged: its message may quote the sender's content.
+        logger.warning("fhir.resources raised %s on a QuestionnaireResponse", type(error).__name__)
         return [
             Issue(
                 "structure",

@@ -41,6 +41,8 @@ class Contract:
     conditions: Mapping[str, str]
     workup: Mapping[str, str]
     """Each output code mapped to its display text."""
+    boolean_items: frozenset[str] = frozenset()
+    """The linkIds of boolean items, for validating many answers at once."""
 
     def cites(self, questionnaire: str) -> bool:
         """Whether a response's ``questionnaire`` canonical refers to this contract."""

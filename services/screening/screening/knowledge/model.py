@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from screening.knowledge.contract import Contract, ItemSpec
-from screening.knowledge.rules import Condition, EvidenceTable
-from screening.result import Contribution
+from screening.knowledge.rules import Condition, EvidenceTable, Predicate
+from screening.result import Contribution, Evidence, UnansweredItem, WorkupStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class Dn4:
     items: tuple[str, ...]
     cutoff: int
     source: str
+    yes_evidence: tuple[Evidence, ...]
+    """Prebuilt "<item>: yes" evidence, aligned with ``items``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,12 @@ class Proxy:
     source: str
     fixed: Contribution | None
     """The contribution, prebuilt when the rule's evidence never varies."""
+    trigger: str | None
+    """A boolean linkId whose "yes" alone fires the rule (fast path), else ``None``."""
+
+
+ProxyStep = tuple[str | None, Contribution | None, Predicate, float, bool, Proxy]
+"""(trigger, fixed contribution, check, weight, can raise the suspicion, proxy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,10 @@ class ScreenedCondition:
     high: float
     moderate: float
     proxies: tuple[Proxy, ...]
+    plan: tuple[ProxyStep, ...]
+    """The proxies unpacked for the engine's hot loop (see :data:`ProxyStep`)."""
+    known_rules: frozenset[str]
+    """Ids of the ``known`` (patient-reported diagnosis) rules."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +134,8 @@ class WorkupRule:
     reason: str
     when: Condition | None
     source: str
+    steps: tuple[WorkupStep, ...]
+    """One prebuilt step per code, used as is when no other rule suggests the same code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +147,10 @@ class KeyItemRule:
     why: str
     when: Condition | None
     source: str
+    templated: bool
+    """``why`` has DN4 placeholders, so it is formatted per response."""
+    prebuilt: Mapping[str, UnansweredItem]
+    """Ready answers per item when ``why`` is fixed."""
 
 
 @dataclass(frozen=True, slots=True)

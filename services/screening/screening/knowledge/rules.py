@@ -89,6 +89,8 @@ class Condition:
 
     check: Predicate
     static: Evidences | None
+    trigger: str | None = None
+    """For ``{item: X, is: true}`` alone: X, so hot loops can test it without a call."""
 
 
 _MISSING = object()
@@ -244,7 +246,7 @@ class RuleCompiler:
             def answered_as(ctx: RuleContext) -> Evidences | None:
                 return found if ctx.answers.get(link_id) is expected else None
 
-            return Condition(answered_as, found)
+            return Condition(answered_as, found, link_id if expected else None)
         if test in ("at_least", "below"):
             return self._number(link_id, test, operand, where)
         codes = self._codes(spec, operand, where)

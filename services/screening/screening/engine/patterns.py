@@ -1,0 +1,51 @@
+"""Neuropathy patterns (clinical basis f.4): where and how the symptoms spread.
+
+Labels come from the knowledge base's ordered pattern rules over
+``spread-pattern``, ``regions``, cranial symptoms and ``foot-wrist-drop``. More
+than one label can apply; each is explained by the rationale of every rule
+that produced it. Without neuropathy evidence, or when nothing locates the
+symptoms, the pattern is ``none`` with the reason.
+"""
+
+from __future__ import annotations
+
+from screening.engine.evidence import distinct
+from screening.knowledge import Knowledge
+from screening.knowledge.rules import Evidences, RuleContext
+from screening.result import PatternFinding
+
+NO_SYMPTOMS = PatternFinding("none", "no nerve symptoms reported, so no pattern applies", ())
+NOT_LOCATED = PatternFinding(
+    "none",
+    "nerve symptoms are reported but their distribution was not answered or is unsure, "
+    "so no pattern could be derived",
+    (),
+)
+
+
+def derive_patterns(
+    ctx: RuleContext, knowledge: Knowledge, neuropathy: bool
+) -> tuple[PatternFinding, ...]:
+    """Label the neuropathy pattern(s); fills ``ctx.patterns`` for the later steps."""
+    if not neuropathy:
+        return (NO_SYMPTOMS,)
+    fired: dict[str, list[tuple[str, str]]] = {}
+    for rule in knowledge.patterns:
+        evidence = rule.when.check(ctx)
+        if evidence is None:
+            continue
+        previous: Evidences | None = ctx.patterns.get(rule.pattern)
+        ctx.patterns[rule.pattern] = evidence if previous is None else previous + evidence
+        fired.setdefault(rule.pattern, []).append((rule.id, rule.rationale))
+    if not fired:
+        return (NOT_LOCATED,)
+    return tuple(
+        PatternFinding(
+            code=code,
+            rationale="; ".join(rationale for _, rationale in fired[code]),
+            evidence=distinct(ctx.patterns[code]),
+            rule_ids=tuple(rule_id for rule_id, _ in fired[code]),
+        )
+        for code in knowledge.pattern_order
+        if code in fired
+    )

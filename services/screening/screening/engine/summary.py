@@ -1,0 +1,67 @@
+"""The plain-language summary a coordinator reads first.
+
+It states the tier and its action, any red flag, the pattern(s), the leading
+suspicions with their level, the DN4 result, and always that this is
+decision support, not a diagnosis. It never says a patient "has" or is
+"classified as" having a condition.
+"""
+
+from __future__ import annotations
+
+from screening.engine.dn4 import Dn4Score
+from screening.knowledge import Knowledge
+from screening.result import Finding, PatternFinding, Suspicion, Tier, UnansweredItem
+
+DISCLAIMER = (
+    "This is clinical decision support, not a diagnosis: the answers point to what is "
+    "worth checking, and a clinician decides."
+)
+LEADING = 3
+
+
+def summarise(
+    knowledge: Knowledge,
+    *,
+    tier: Tier,
+    red_flags: tuple[Finding, ...],
+    patterns: tuple[PatternFinding, ...],
+    suspicions: tuple[Suspicion, ...],
+    dn4: Dn4Score,
+    alternatives: tuple[Finding, ...],
+    explaining: tuple[Finding, ...],
+    unanswered: tuple[UnansweredItem, ...],
+) -> str:
+    """One paragraph of plain language; deterministic for the same inputs."""
+    parts = [f"Screening tier {tier.upper()}: {knowledge.tier_text[tier]}."]
+    if red_flags:
+        flags = "; ".join(flag.label.split(":", 1)[0] for flag in red_flags)
+        parts.append(f"Red flag: {flags}.")
+    parts.append(_patterns(knowledge, patterns))
+    parts.append(_suspicions(knowledge, suspicions))
+    verdict = "neuropathic pain likely" if dn4.neuropathic else "below the neuropathic cut-off"
+    parts.append(f"DN4-interview {dn4.score}/7 ({verdict}).")
+    if alternatives:
+        names = ", ".join(f.label.split(" can explain", 1)[0] for f in explaining)
+        if explaining:
+            parts.append(f"Alternative cause that fits the picture: {names}.")
+        else:
+            parts.append("Alternative causes are reported but do not explain this picture.")
+    if unanswered:
+        parts.append(f"{len(unanswered)} key question(s) unanswered; see the list.")
+    parts.append(DISCLAIMER)
+    return " ".join(parts)
+
+
+def _patterns(knowledge: Knowledge, patterns: tuple[PatternFinding, ...]) -> str:
+    labels = knowledge.contract.patterns
+    if len(patterns) == 1 and patterns[0].code == "none":
+        return f"Pattern: none ({patterns[0].rationale})."
+    return "Pattern: " + "; ".join(labels[p.code] for p in patterns) + "."
+
+
+def _suspicions(knowledge: Knowledge, suspicions: tuple[Suspicion, ...]) -> str:
+    if not suspicions:
+        return "No answers point to one of the six screened conditions."
+    labels = {c.code: c.label for c in knowledge.conditions}
+    leading = ", ".join(f"{labels[s.condition]} ({s.level})" for s in suspicions[:LEADING])
+    return f"Leading suspicions: {leading}."

@@ -1,0 +1,38 @@
+"""Unanswered key items (clinical basis f.2): missing is unknown, never "no".
+
+Each key-item rule of the knowledge base names items whose absence limits the
+result and says how; a rule with a condition applies only when its answer
+would have mattered for this response (e.g. systemic features only once a
+foot drop is reported). An item is reported once, with the first reason.
+"""
+
+from __future__ import annotations
+
+from screening.engine.dn4 import Dn4Score
+from screening.knowledge import Knowledge
+from screening.knowledge.rules import RuleContext
+from screening.result import UnansweredItem
+
+
+def list_unanswered(
+    ctx: RuleContext, knowledge: Knowledge, dn4: Dn4Score
+) -> tuple[UnansweredItem, ...]:
+    """The unanswered items that matter for this response, and why."""
+    answers = ctx.answers
+    found: dict[str, UnansweredItem] = {}
+    for rule in knowledge.key_items:
+        missing = [item for item in rule.items if item not in answers and item not in found]
+        if not missing:
+            continue
+        if rule.when is not None and rule.when.check(ctx) is None:
+            continue
+        if rule.templated:
+            why = rule.why.format(
+                dn4_score=dn4.score, dn4_unanswered=dn4.unanswered, dn4_cutoff=dn4.cutoff
+            )
+            for item in missing:
+                found[item] = UnansweredItem(item, why)
+        else:
+            for item in missing:
+                found[item] = rule.prebuilt[item]
+    return tuple(found.values())

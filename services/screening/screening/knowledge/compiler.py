@@ -1,0 +1,379 @@
+"""Turn a validated knowledge file into the engine's precompiled :class:`Knowledge`.
+
+Checks meaning, not just shape: every linkId, answer code, pattern, condition,
+tier and workup code must exist in the contract; every source key must resolve
+to a citation; rule ids are unique; rules look only at what their engine stage
+already knows; no wording claims a classification. Any failure raises
+:class:`KnowledgeError` naming the rule, so bad data never reaches a patient.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from screening.knowledge import schema
+from screening.knowledge.contract import Contract, ItemSpec
+from screening.knowledge.errors import KnowledgeError
+from screening.knowledge.model import (
+    AlternativeCause,
+    Alternatives,
+    Dn4,
+    KeyItemRule,
+    Knowledge,
+    PatternRule,
+    Proxy,
+    RedFlag,
+    Rule,
+    ScreenedCondition,
+    TierRule,
+    WorkupRule,
+)
+from screening.knowledge.rules import TIER_RANK, EvidenceTable, RuleCompiler, Stage
+from screening.result import Contribution, UnansweredItem, WorkupStep
+
+FORBIDDEN_WORDING = ("classified as", "classifies as", "meets criteria", "meets the criteria")
+"""The screen never claims a classification or a diagnosis (clinical basis f.5)."""
+
+KEY_ITEM_FIELDS = frozenset({"dn4_score", "dn4_unanswered", "dn4_cutoff"})
+
+
+def compile_knowledge(data: schema.KnowledgeModel, origin: str) -> Knowledge:
+    """Build the engine's knowledge from a validated file; ``origin`` names it in errors."""
+    return _Compiler(data, origin).build()
+
+
+class _Compiler:
+    def __init__(self, data: schema.KnowledgeModel, origin: str) -> None:
+        self.data = data
+        self.origin = origin
+        self.rule_ids: set[str] = set()
+        self.contract = self._contract(data)
+        self.evidence = EvidenceTable(self.contract.items)
+        self.rules = RuleCompiler(
+            self.contract.items,
+            self.evidence,
+            patterns=frozenset(self.contract.patterns),
+            conditions=frozenset(self.contract.conditions),
+        )
+
+    def build(self) -> Knowledge:
+        data = self.data
+        self._check_wording()
+        for name, fact in data.facts.items():
+            self.cite(fact.source, f"fact {name}")
+            self.rules.define_fact(name, fact.when, self.where(f"fact {name}"))
+        if "neuropathy-evidence" not in self.rules.fact_names:
+            raise KnowledgeError(f"{self.origin}: the fact 'neuropathy-evidence' is required")
+        return Knowledge(
+            id=data.id,
+            version=data.version,
+            contract=self.contract,
+            sources=dict(data.sources),
+            evidence=self.evidence,
+            dn4=self._dn4(data.dn4),
+            signs=tuple(self._rule(s, Stage.ANSWERS, "sign") for s in data.signs),
+            neuropathy_evidence=self.rules.compile(
+                {"fact": "neuropathy-evidence"}, Stage.ANSWERS, self.where("neuropathy evidence")
+            ),
+            patterns=tuple(self._pattern(p) for p in data.patterns),
+            pattern_order=tuple(self.contract.patterns),
+            conditions=self._conditions(data.conditions),
+            alternatives=self._alternatives(data.alternative_causes),
+            red_flags=tuple(self._red_flag(r) for r in data.red_flags),
+            tiers=self._tiers(data.tiers),
+            tier_text=dict(data.tiers.actions),
+            emergency=self._workup(data.workup.emergency, needs_when=False),
+            baseline=self._workup(data.workup.baseline, needs_when=False),
+            workup=tuple(self._workup(w, needs_when=True) for w in data.workup.rules),
+            considerations=tuple(
+                self._rule(c, Stage.WORKUP, "consideration") for c in data.considerations
+            ),
+            key_items=tuple(self._key_item(k) for k in data.key_items),
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def where(self, what: str) -> str:
+        return f"{self.origin}: {what}"
+
+    def cite(self, keys: Iterable[str], what: str) -> str:
+        """Resolve source keys to citation text, failing on an unknown key."""
+        citations = []
+        for key in keys:
+            citation = self.data.sources.get(key)
+            if citation is None:
+                raise KnowledgeError(f"{self.where(what)}: unknown source {key!r}")
+            citations.append(citation)
+        return "; ".join(citations)
+
+    def claim(self, rule_id: str) -> str:
+        if rule_id in self.rule_ids:
+            raise KnowledgeError(f"{self.origin}: rule id {rule_id!r} is used twice")
+        self.rule_ids.add(rule_id)
+        return rule_id
+
+    def _check_wording(self) -> None:
+        def walk(value: Any, path: str) -> None:
+            if isinstance(value, str):
+                lowered = value.lower()
+                for phrase in FORBIDDEN_WORDING:
+                    if phrase in lowered:
+                        raise KnowledgeError(
+                            f"{self.where(path)}: says {phrase!r}; the screen never classifies"
+                        )
+            elif isinstance(value, Mapping):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}")
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    walk(item, f"{path}[{index}]")
+
+        walk(self.data.model_dump(exclude={"sources"}), "knowledge")
+
+    def _contract(self, data: schema.KnowledgeModel) -> Contract:
+        items: dict[str, ItemSpec] = {}
+        for link_id, item in data.questionnaire.items.items():
+            where = self.where(f"questionnaire item {link_id}")
+            if (item.type == "choice") != bool(item.codes):
+                raise KnowledgeError(f"{where}: choice items, and only they, have codes")
+            if item.repeats and item.type != "choice":
+                raise KnowledgeError(f"{where}: only choice items can repeat")
+            items[link_id] = ItemSpec(
+                link_id=link_id,
+                kind=item.type,
+                repeats=item.repeats,
+                text=item.text,
+                codes=tuple(item.codes),
+                code_text=dict(item.codes),
+                required=item.required,
+            )
+        outputs = data.outputs
+        if set(outputs.tiers) != set(TIER_RANK):
+            raise KnowledgeError(self.where(f"output tiers must be exactly {sorted(TIER_RANK)}"))
+        return Contract(
+            canonical=data.questionnaire.canonical,
+            version=data.questionnaire.version,
+            answer_system=data.questionnaire.answer_system,
+            items=items,
+            tiers=dict(outputs.tiers),
+            patterns=dict(outputs.patterns),
+            conditions=dict(outputs.conditions),
+            workup=dict(outputs.workup),
+            boolean_items=frozenset(i for i, spec in items.items() if spec.kind == "boolean"),
+        )
+
+    def _items(self, link_ids: Iterable[str], what: str, kind: str | None = None) -> None:
+        for link_id in link_ids:
+            spec = self.contract.items.get(link_id)
+            if spec is None:
+                raise KnowledgeError(f"{self.where(what)}: {link_id!r} is not a contract linkId")
+            if kind is not None and spec.kind != kind:
+                raise KnowledgeError(f"{self.where(what)}: {link_id!r} is not a {kind} item")
+
+    # -- sections ------------------------------------------------------------------------
+
+    def _dn4(self, dn4: schema.Dn4Model) -> Dn4:
+        self._items(dn4.items, "dn4", kind="boolean")
+        if len(set(dn4.items)) != len(dn4.items):
+            raise KnowledgeError(self.where("dn4: an item is listed twice"))
+        if not 1 <= dn4.cutoff <= len(dn4.items):
+            raise KnowledgeError(self.where(f"dn4: cut-off {dn4.cutoff} is out of range"))
+        return Dn4(
+            items=tuple(dn4.items),
+            cutoff=dn4.cutoff,
+            source=self.cite(dn4.source, "dn4"),
+            yes_evidence=tuple(self.evidence.of(item, True) for item in dn4.items),
+        )
+
+    def _rule(self, rule: schema.SignModel, stage: Stage, what: str) -> Rule:
+        rule_id = self.claim(rule.id)
+        where = f"{what} {rule_id}"
+        return Rule(
+            id=rule_id,
+            label=rule.label,
+            when=self.rules.compile(rule.when, stage, self.where(where)),
+            source=self.cite(rule.source, where),
+        )
+
+    def _pattern(self, rule: schema.PatternModel) -> PatternRule:
+        rule_id = self.claim(rule.id)
+        where = f"pattern rule {rule_id}"
+        if rule.pattern not in self.contract.patterns or rule.pattern == "none":
+            raise KnowledgeError(f"{self.where(where)}: {rule.pattern!r} cannot be derived")
+        return PatternRule(
+            id=rule_id,
+            pattern=rule.pattern,
+            rationale=rule.rationale,
+            when=self.rules.compile(rule.when, Stage.PATTERNS, self.where(where)),
+            source=self.cite(rule.source, where),
+        )
+
+    def _conditions(
+        self, conditions: Mapping[str, schema.ScreenedConditionModel]
+    ) -> tuple[ScreenedCondition, ...]:
+        if set(conditions) != set(self.contract.conditions):
+            raise KnowledgeError(
+                self.where(f"conditions must be exactly {sorted(self.contract.conditions)}")
+            )
+        built = []
+        for code, condition in conditions.items():
+            where = f"condition {code}"
+            if not 0 < condition.levels.moderate < condition.levels.high:
+                raise KnowledgeError(f"{self.where(where)}: need 0 < moderate < high")
+            if not any(p.kind in ("proxy", "known") and p.weight > 0 for p in condition.proxies):
+                raise KnowledgeError(f"{self.where(where)}: no rule can raise this suspicion")
+            built.append(
+                ScreenedCondition(
+                    code=code,
+                    label=condition.label,
+                    high=condition.levels.high,
+                    moderate=condition.levels.moderate,
+                    proxies=(proxies := tuple(self._proxy(p, code) for p in condition.proxies)),
+                    plan=tuple(
+                        (
+                            p.trigger,
+                            p.fixed,
+                            p.when.check,
+                            p.weight,
+                            p.kind != "supportive" and p.weight > 0,
+                            p,
+                        )
+                        for p in proxies
+                    ),
+                    known_rules=frozenset(p.id for p in proxies if p.kind == "known"),
+                )
+            )
+        return tuple(built)
+
+    def _proxy(self, proxy: schema.ProxyModel, condition: str) -> Proxy:
+        rule_id = self.claim(proxy.id)
+        where = f"condition {condition} rule {rule_id}"
+        if proxy.weight == 0:
+            raise KnowledgeError(f"{self.where(where)}: a weight of 0 does nothing")
+        when = self.rules.compile(proxy.when, Stage.SUSPICIONS, self.where(where))
+        source = self.cite(proxy.source, where)
+        fixed = (
+            Contribution(rule_id, proxy.weight, when.static, source, proxy.label)
+            if when.static is not None
+            else None
+        )
+        return Proxy(
+            id=rule_id,
+            kind=proxy.kind,
+            weight=proxy.weight,
+            label=proxy.label,
+            when=when,
+            source=source,
+            fixed=fixed,
+            trigger=when.trigger if fixed is not None else None,
+        )
+
+    def _alternatives(self, section: schema.AlternativesModel) -> Alternatives:
+        causes = []
+        for cause in section.causes:
+            rule_id = self.claim(cause.id)
+            where = f"alternative cause {rule_id}"
+            self._items([cause.item], where, kind="boolean")
+            derivable = set(self.contract.patterns) - {"none"}
+            unknown = sorted(set(cause.explains) - derivable)
+            if unknown or not cause.explains:
+                raise KnowledgeError(f"{self.where(where)}: cannot explain patterns {unknown}")
+            causes.append(
+                AlternativeCause(
+                    id=rule_id,
+                    link_id=cause.item,
+                    label=cause.label,
+                    explains=frozenset(cause.explains),
+                    source=self.cite(cause.source, where),
+                )
+            )
+        return Alternatives(
+            causes=tuple(causes),
+            blockers=tuple(self._rule(b, Stage.ALTERNATIVES, "blocker") for b in section.blockers),
+            factor=section.factor,
+            source=self.cite(section.source, "alternative causes"),
+        )
+
+    def _red_flag(self, flag: schema.RedFlagModel) -> RedFlag:
+        rule_id = self.claim(flag.id)
+        where = f"red flag {rule_id}"
+        return RedFlag(
+            id=rule_id,
+            label=flag.label,
+            advice=flag.advice,
+            emergency_only=flag.emergency_only,
+            when=self.rules.compile(flag.when, Stage.RED_FLAGS, self.where(where)),
+            source=self.cite(flag.source, where),
+        )
+
+    def _tiers(self, section: schema.TiersModel) -> tuple[TierRule, ...]:
+        if set(section.actions) != set(TIER_RANK):
+            raise KnowledgeError(self.where(f"tier actions must be exactly {sorted(TIER_RANK)}"))
+        rules = []
+        for rule in section.rules:
+            rule_id = self.claim(rule.id)
+            where = f"tier rule {rule_id}"
+            if rule.tier not in TIER_RANK:
+                raise KnowledgeError(f"{self.where(where)}: unknown tier {rule.tier!r}")
+            rules.append(
+                TierRule(
+                    id=rule_id,
+                    tier=rule.tier,
+                    label=rule.label,
+                    when=self.rules.compile(rule.when, Stage.TIERS, self.where(where)),
+                    source=self.cite(rule.source, where),
+                )
+            )
+        if not any(r.tier == "low" for r in rules):
+            raise KnowledgeError(self.where("tiers: some rule must give 'low'"))
+        return tuple(rules)
+
+    def _workup(self, rule: schema.WorkupRuleModel, *, needs_when: bool) -> WorkupRule:
+        rule_id = self.claim(rule.id)
+        where = f"workup rule {rule_id}"
+        unknown = [c for c in rule.codes if c not in self.contract.workup]
+        if unknown or not rule.codes:
+            raise KnowledgeError(f"{self.where(where)}: {unknown} are not workup codes")
+        if needs_when != (rule.when is not None):
+            raise KnowledgeError(
+                f"{self.where(where)}: "
+                + ("needs a 'when'" if needs_when else "is applied by the engine; drop 'when'")
+            )
+        return WorkupRule(
+            id=rule_id,
+            codes=tuple(rule.codes),
+            reason=rule.reason,
+            when=(
+                self.rules.compile(rule.when, Stage.WORKUP, self.where(where))
+                if rule.when is not None
+                else None
+            ),
+            source=self.cite(rule.source, where),
+            steps=tuple(WorkupStep(code, (rule.reason,), (rule_id,)) for code in rule.codes),
+        )
+
+    def _key_item(self, rule: schema.KeyItemModel) -> KeyItemRule:
+        rule_id = self.claim(rule.id)
+        where = f"key item rule {rule_id}"
+        self._items(rule.items, where)
+        fields = {name for _, name, _, _ in string.Formatter().parse(rule.why) if name}
+        if fields - KEY_ITEM_FIELDS:
+            raise KnowledgeError(
+                f"{self.where(where)}: unknown placeholders {sorted(fields - KEY_ITEM_FIELDS)}"
+            )
+        templated = bool(fields)
+        return KeyItemRule(
+            id=rule_id,
+            items=tuple(rule.items),
+            why=rule.why,
+            templated=templated,
+            prebuilt={} if templated else {i: UnansweredItem(i, rule.why) for i in rule.items},
+            when=(
+                self.rules.compile(rule.when, Stage.WORKUP, self.where(where))
+                if rule.when is not None
+                else None
+            ),
+            source=self.cite(rule.source, where),
+        )
