@@ -3,6 +3,7 @@ Redis and the Medplum FHIR server playing the EHR."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -102,7 +103,12 @@ def wait_for_states(
         current = states(database_url)
         return current if all(done(current.get(i, "")) for i in ids) else None
 
-    return wait_until(all_done, timeout, f"{len(ids)} responses to settle", every=0.5)
+    try:
+        return wait_until(all_done, timeout, f"{len(ids)} responses to settle", every=0.5)
+    except AssertionError as error:
+        current = states(database_url)
+        counts = Counter(current.get(i, "missing") for i in ids)
+        raise AssertionError(f"{error}; states now: {dict(counts)}") from None
 
 
 def read_state(stack: Stack, response_id: str) -> tuple[str, list[str]]:

@@ -30,12 +30,14 @@ import {
   OperationOutcomeError,
   badRequest,
   crawlTypedValue,
+  deepClone,
   createStructureIssue,
   getSearchParameters,
   getStatus,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
   isResourceType,
+  matchesSearchRequest,
   normalizeOperationOutcome,
   notFound,
   serverError,
@@ -248,6 +250,55 @@ function isRas2FalsePositive(resource, issue) {
 // ---------------------------------------------------------------------------------------------
 
 class EhrRepository extends MemoryRepository {
+  // MemoryRepository searches by scanning every resource of the type and evaluating FHIRPath
+  // on each, so every conditional create (ifNoneExist=identifier=...) costs O(stored) and a
+  // test that writes a few thousand resources slows to seconds per transaction. A real EHR
+  // indexes identifiers; so do we: identifier value → ids. The index only narrows the
+  // candidates — Medplum's own matcher still decides — so a stale entry (after a rollback
+  // or reset) can never produce a wrong match.
+  identifierIndex = new Map();
+
+  indexIdentifiers(resource) {
+    const identifiers = resource.identifier;
+    const list = Array.isArray(identifiers) ? identifiers : identifiers ? [identifiers] : [];
+    for (const identifier of list) {
+      if (typeof identifier?.value !== 'string') continue;
+      const key = `${resource.resourceType}\u0000${identifier.value}`;
+      if (!this.identifierIndex.has(key)) this.identifierIndex.set(key, new Set());
+      this.identifierIndex.get(key).add(resource.id);
+    }
+  }
+
+  identifierCandidates(request) {
+    const filters = request.filters ?? [];
+    if (filters.length !== 1 || filters[0].code !== 'identifier') return undefined;
+    const { operator, value } = filters[0];
+    if ((operator && operator !== 'eq') || typeof value !== 'string' || value.includes(',')) return undefined;
+    const code = value.includes('|') ? value.slice(value.lastIndexOf('|') + 1) : value;
+    return this.identifierIndex.get(`${request.resourceType}\u0000${code}`) ?? new Set();
+  }
+
+  async search(request) {
+    const candidates = this.identifierCandidates(request);
+    if (candidates === undefined) return super.search(request);
+    const stored = this.resources.get(request.resourceType) ?? new Map();
+    const matches = [...candidates]
+      .map((id) => stored.get(id))
+      .filter((resource) => resource !== undefined && matchesSearchRequest(resource, request));
+    const offset = request.offset ?? 0;
+    const page = matches.slice(offset, request.count === undefined ? undefined : offset + request.count);
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      entry: page.map((resource) => ({ resource: deepClone(resource) })),
+      total: matches.length,
+    };
+  }
+
+  clear() {
+    super.clear();
+    this.identifierIndex.clear();
+  }
   // Every write path of MemoryRepository (create, update, patch, conditional create/update)
   // ends in createResource, so this is the one place to validate. Medplum's
   // MemoryRepository itself validates nothing; its server's Postgres repository does.
@@ -257,7 +308,9 @@ class EhrRepository extends MemoryRepository {
       const issues = strictIssues(resource);
       if (issues.length) throw new OperationOutcomeError({ resourceType: 'OperationOutcome', issue: issues });
     }
-    return super.createResource(resource, options);
+    const created = await super.createResource(resource, options);
+    this.indexIdentifiers(created);
+    return created;
   }
 
   // MemoryRepository.withTransaction just runs the callback: no rollback. We make a whole

@@ -94,7 +94,9 @@ def test_summary_states_tier_patterns_suspicions_and_limits(
         if pattern.code != "none":
             assert knowledge.contract.patterns[pattern.code] in summary
     if result.suspicions:
-        leading = next(c.label for c in knowledge.conditions if c.code == result.suspicions[0].condition)
+        leading = next(
+            c.label for c in knowledge.conditions if c.code == result.suspicions[0].condition
+        )
         assert leading in summary
     lowered = summary.lower()
     for phrase in ("classified as", "meets criteria", "diagnosed with", "has lupus"):

@@ -11,16 +11,15 @@ immune and non-immune causes coexist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from screening.engine.evidence import distinct
 from screening.knowledge import Knowledge
+from screening.knowledge.codegen import distinct
 from screening.knowledge.rules import RuleContext
 from screening.result import Finding, PatternFinding
 
 
-@dataclass(frozen=True, slots=True)
-class AlternativeCauses:
+class AlternativeCauses(NamedTuple):
     findings: tuple[Finding, ...]
     """Every reported cause, explaining or not."""
     explaining: tuple[Finding, ...]

@@ -21,6 +21,7 @@ from screening.knowledge.contract import ItemSpec
 from screening.result import AnswerValue
 
 MAX_AGE = 150
+_MISSING = object()
 
 
 class AnswerError(ValueError):
@@ -77,39 +78,45 @@ def checked_answers(answers: Mapping[str, Any], knowledge: Knowledge) -> Mapping
     no rule reads them. Raises :class:`AnswerError` for a value that does not fit.
     """
     contract = knowledge.contract
-    items = contract.items
     booleans = answers.keys() & contract.boolean_items
     # Most answers are booleans: check them in one pass at C speed, then the rest.
     if booleans and set(map(type, map(answers.__getitem__, booleans))) != {bool}:
         for link_id in booleans:
             _check_boolean(link_id, answers[link_id])
     fixed: dict[str, AnswerValue] | None = None
-    for link_id in answers.keys() - booleans:
-        spec = items.get(link_id)
-        if spec is None:
+    for spec in contract.other_items:
+        link_id = spec.link_id
+        value = answers.get(link_id, _MISSING)
+        if value is _MISSING:
             continue
-        value = answers[link_id]
-        kind = spec.kind
-        if kind == "integer":
-            if type(value) is int and 0 <= value <= MAX_AGE:
+        if spec.repeats:
+            if type(value) is tuple and value in contract.repeat_answers[link_id]:  # type: ignore[index]
                 continue
-        elif spec.repeats:
-            if isinstance(value, (tuple, list, set, frozenset)) and all(
-                type(code) is str and code in spec.code_text  # type: ignore[operator]
-                for code in value
-            ):
-                if value and _in_contract_order(value, spec):
-                    continue
-                fixed = fixed if fixed is not None else dict(answers)
-                if value:
-                    fixed[link_id] = _ordered(value, spec)
-                else:
-                    del fixed[link_id]
+            canonical = _canonical(value, spec)
+            fixed = fixed if fixed is not None else dict(answers)
+            if canonical:
+                fixed[link_id] = canonical
+            else:
+                del fixed[link_id]
+            continue
+        if spec.kind == "integer":
+            if type(value) is int and 0 <= value <= MAX_AGE:
                 continue
         elif type(value) is str and value in spec.code_text:  # type: ignore[operator]
             continue
         raise AnswerError(f"{link_id}: {_describe(value)} does not fit a {_kind(spec)} item")
     return answers if fixed is None else fixed
+
+
+def _canonical(value: object, spec: ItemSpec) -> tuple[str, ...]:
+    """A repeating answer given as any collection of valid codes, put in contract order."""
+    if isinstance(value, (tuple, list, set, frozenset)) and all(
+        type(code) is str and code in spec.code_text  # type: ignore[operator]
+        for code in value
+    ):
+        chosen = set(value)
+        return tuple(code for code in spec.codes if code in chosen)
+    raise AnswerError(f"{spec.link_id}: {_describe(value)} does not fit a {_kind(spec)} item")
 
 
 def _check_boolean(link_id: str, value: object) -> None:
@@ -150,23 +157,6 @@ def _value(answer: Any, spec: ItemSpec, system: str) -> AnswerValue:
                 raise AnswerError(f"{spec.link_id}: a code from another system than {system}")
             return coding["code"]
     raise AnswerError(f"{spec.link_id}: expected {_kind(spec)} answer value")
-
-
-def _in_contract_order(value: object, spec: ItemSpec) -> bool:
-    if type(value) is not tuple:
-        return False
-    position = -1
-    for code in value:
-        index = spec.codes.index(code)
-        if index <= position:
-            return False
-        position = index
-    return True
-
-
-def _ordered(value: Iterable[str], spec: ItemSpec) -> tuple[str, ...]:
-    chosen = set(value)
-    return tuple(code for code in spec.codes if code in chosen)
 
 
 def _kind(spec: ItemSpec) -> str:

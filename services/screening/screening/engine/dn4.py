@@ -10,17 +10,17 @@ alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from screening.engine.evidence import distinct
 from screening.knowledge import Knowledge
-from screening.knowledge.model import Dn4
+from screening.knowledge.codegen import distinct
+from screening.knowledge.model import Dn4, Rule
+from screening.knowledge.nodes import Evidences
 from screening.knowledge.rules import RuleContext
 from screening.result import AnswerValue, Evidence, Finding
 
 
-@dataclass(frozen=True, slots=True)
-class Dn4Score:
+class Dn4Score(NamedTuple):
     score: int
     evidence: tuple[Evidence, ...]
     """The items answered yes, in DN4 order."""
@@ -39,20 +39,20 @@ class Dn4Score:
 
 def score_dn4(answers: Mapping[str, AnswerValue], dn4: Dn4) -> Dn4Score:
     """Count the DN4 interview items answered yes; unanswered items count 0 and are tallied."""
-    yes = tuple(
-        evidence
-        for item, evidence in zip(dn4.items, dn4.yes_evidence, strict=True)
-        if answers.get(item) is True
-    )
-    unanswered = sum(1 for item in dn4.items if item not in answers)
+    yes = tuple([evidence for item, evidence in dn4.pairs if answers.get(item) is True])
+    unanswered = len(dn4.items) - len(dn4.item_set & answers.keys())
     return Dn4Score(len(yes), yes, unanswered, dn4.cutoff)
 
 
 def record_signs(ctx: RuleContext, knowledge: Knowledge) -> tuple[Finding, ...]:
     """The neuropathy signs of the knowledge base that the answers show."""
+    return findings(knowledge.signs, knowledge.signs_check(ctx))
+
+
+def findings(rules: tuple[Rule, ...], fired: list[tuple[int, Evidences]]) -> tuple[Finding, ...]:
+    """A finding for every rule that fired (index and evidence from a stage check)."""
     found = []
-    for rule in knowledge.signs:
-        evidence = rule.when.check(ctx)
-        if evidence is not None:
-            found.append(Finding(rule.id, rule.label, distinct(evidence), rule.source))
+    for index, evidence in fired:
+        rule = rules[index]
+        found.append(rule.fixed or Finding(rule.id, rule.label, distinct(evidence), rule.source))
     return tuple(found)

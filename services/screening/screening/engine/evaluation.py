@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 from screening.engine.alternatives import weigh_alternative_causes
 from screening.engine.answers import checked_answers
-from screening.engine.dn4 import record_signs, score_dn4
-from screening.engine.evidence import distinct
+from screening.engine.dn4 import findings, record_signs, score_dn4
 from screening.engine.patterns import derive_patterns
 from screening.engine.red_flags import find_red_flags
 from screening.engine.summary import summarise
@@ -24,7 +23,7 @@ from screening.engine.unanswered import list_unanswered
 from screening.engine.workup import suggest_workup
 from screening.knowledge import Knowledge
 from screening.knowledge.rules import RuleContext
-from screening.result import AnswerValue, Finding, ScreeningResult
+from screening.result import AnswerValue, ScreeningResult
 
 
 def evaluate(answers: Mapping[str, AnswerValue], knowledge: Knowledge) -> ScreeningResult:
@@ -45,7 +44,7 @@ def evaluate(answers: Mapping[str, AnswerValue], knowledge: Knowledge) -> Screen
     suspicions = rank_suspicions(ctx, knowledge, alternatives.explaining)
     tier, tier_reasons = assign_tier(ctx, knowledge)
     workup = suggest_workup(ctx, knowledge, red_flags, neuropathy)
-    considerations = _considerations(ctx, knowledge)
+    considerations = findings(knowledge.considerations, knowledge.considerations_check(ctx))
     unanswered = list_unanswered(ctx, knowledge, dn4)
     summary = summarise(
         knowledge,
@@ -77,13 +76,3 @@ def evaluate(answers: Mapping[str, AnswerValue], knowledge: Knowledge) -> Screen
         considerations=considerations,
         knowledge_id=knowledge.label,
     )
-
-
-def _considerations(ctx: RuleContext, knowledge: Knowledge) -> tuple[Finding, ...]:
-    """Other things worth weighing (cryoglobulinaemia, Miller Fisher variant, ...)."""
-    found = []
-    for rule in knowledge.considerations:
-        evidence = rule.when.check(ctx)
-        if evidence is not None:
-            found.append(Finding(rule.id, rule.label, distinct(evidence), rule.source))
-    return tuple(found)

@@ -9,9 +9,9 @@ symptoms, the pattern is ``none`` with the reason.
 
 from __future__ import annotations
 
-from screening.engine.evidence import distinct
 from screening.knowledge import Knowledge
-from screening.knowledge.rules import Evidences, RuleContext
+from screening.knowledge.codegen import distinct
+from screening.knowledge.rules import RuleContext
 from screening.result import PatternFinding
 
 NO_SYMPTOMS = PatternFinding("none", "no nerve symptoms reported, so no pattern applies", ())
@@ -30,12 +30,9 @@ def derive_patterns(
     if not neuropathy:
         return (NO_SYMPTOMS,)
     fired: dict[str, list[tuple[str, str]]] = {}
-    for rule in knowledge.patterns:
-        evidence = rule.when.check(ctx)
-        if evidence is None:
-            continue
-        previous: Evidences | None = ctx.patterns.get(rule.pattern)
-        ctx.patterns[rule.pattern] = evidence if previous is None else previous + evidence
+    rules = knowledge.patterns
+    for index, _ in knowledge.patterns_check(ctx):  # also fills ctx.patterns
+        rule = rules[index]
         fired.setdefault(rule.pattern, []).append((rule.id, rule.rationale))
     if not fired:
         return (NOT_LOCATED,)

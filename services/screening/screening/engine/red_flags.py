@@ -9,16 +9,16 @@ team will want.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from screening.engine.evidence import distinct
 from screening.knowledge import Knowledge
-from screening.knowledge.rules import Evidences, RuleContext
+from screening.knowledge.codegen import distinct
+from screening.knowledge.nodes import Evidences
+from screening.knowledge.rules import RuleContext
 from screening.result import Finding
 
 
-@dataclass(frozen=True, slots=True)
-class RedFlags:
+class RedFlags(NamedTuple):
     findings: tuple[Finding, ...]
     emergency_only: bool
     """Every flag is GBS-type: suggest emergency assessment and nothing else."""
@@ -29,10 +29,9 @@ def find_red_flags(ctx: RuleContext, knowledge: Knowledge) -> RedFlags:
     findings = []
     evidence: Evidences = ()
     emergency_only = True
-    for flag in knowledge.red_flags:
-        found = flag.when.check(ctx)
-        if found is None:
-            continue
+    flags = knowledge.red_flags
+    for index, found in knowledge.red_flags_check(ctx):
+        flag = flags[index]
         found = distinct(found)
         findings.append(Finding(flag.id, f"{flag.label}: {flag.advice}", found, flag.source))
         evidence += found

@@ -8,6 +8,8 @@ decision support, not a diagnosis. It never says a patient "has" or is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from screening.engine.dn4 import Dn4Score
 from screening.knowledge import Knowledge
 from screening.result import Finding, PatternFinding, Suspicion, Tier, UnansweredItem
@@ -32,18 +34,18 @@ def summarise(
     unanswered: tuple[UnansweredItem, ...],
 ) -> str:
     """One paragraph of plain language; deterministic for the same inputs."""
+    names = knowledge.short_labels
     parts = [f"Screening tier {tier.upper()}: {knowledge.tier_text[tier]}."]
     if red_flags:
-        flags = "; ".join(flag.label.split(":", 1)[0] for flag in red_flags)
-        parts.append(f"Red flag: {flags}.")
+        parts.append(f"Red flag: {'; '.join(names[flag.rule_id] for flag in red_flags)}.")
     parts.append(_patterns(knowledge, patterns))
-    parts.append(_suspicions(knowledge, suspicions))
+    parts.append(_suspicions(names, suspicions))
     verdict = "neuropathic pain likely" if dn4.neuropathic else "below the neuropathic cut-off"
     parts.append(f"DN4-interview {dn4.score}/7 ({verdict}).")
     if alternatives:
-        names = ", ".join(f.label.split(" can explain", 1)[0] for f in explaining)
         if explaining:
-            parts.append(f"Alternative cause that fits the picture: {names}.")
+            fitting = ", ".join(names[finding.rule_id] for finding in explaining)
+            parts.append(f"Alternative cause that fits the picture: {fitting}.")
         else:
             parts.append("Alternative causes are reported but do not explain this picture.")
     if unanswered:
@@ -59,9 +61,8 @@ def _patterns(knowledge: Knowledge, patterns: tuple[PatternFinding, ...]) -> str
     return "Pattern: " + "; ".join(labels[p.code] for p in patterns) + "."
 
 
-def _suspicions(knowledge: Knowledge, suspicions: tuple[Suspicion, ...]) -> str:
+def _suspicions(names: Mapping[str, str], suspicions: tuple[Suspicion, ...]) -> str:
     if not suspicions:
         return "No answers point to one of the six screened conditions."
-    labels = {c.code: c.label for c in knowledge.conditions}
-    leading = ", ".join(f"{labels[s.condition]} ({s.level})" for s in suspicions[:LEADING])
+    leading = ", ".join(f"{names[s.condition]} ({s.level})" for s in suspicions[:LEADING])
     return f"Leading suspicions: {leading}."

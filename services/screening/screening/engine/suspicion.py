@@ -11,10 +11,9 @@ scales differ (the criteria they echo do).
 
 from __future__ import annotations
 
-from screening.engine.evidence import distinct
 from screening.knowledge import Knowledge
-from screening.knowledge.rules import LEVEL_RANK, Evidences, RuleContext
-from screening.result import Contribution, Finding, Suspicion, SuspicionLevel
+from screening.knowledge.rules import LEVEL_RANK, RuleContext
+from screening.result import Finding, Suspicion, SuspicionLevel
 
 
 def rank_suspicions(
@@ -22,29 +21,9 @@ def rank_suspicions(
 ) -> tuple[Suspicion, ...]:
     """The suspected conditions, most suspected first; fills ``ctx.levels`` for later rules."""
     factor = knowledge.alternatives.factor if explaining else 1.0
-    answers = ctx.answers
-    ranked: list[tuple[tuple[int, float, bool, int], Suspicion, Evidences]] = []
+    ranked: list[tuple[tuple[int, float, bool, int], Suspicion]] = []
     for index, condition in enumerate(knowledge.conditions):
-        contributions: list[Contribution] = []
-        evidence: Evidences = ()
-        score = 0.0
-        raised = False
-        for trigger, fixed, check, weight, raises, proxy in condition.plan:
-            if trigger is not None:
-                if answers.get(trigger) is not True:
-                    continue
-                contribution = fixed
-            else:
-                found = check(ctx)
-                if found is None:
-                    continue
-                contribution = fixed or Contribution(
-                    proxy.id, weight, distinct(found), proxy.source, proxy.label
-                )
-            contributions.append(contribution)  # type: ignore[arg-type]
-            evidence += contribution.evidence  # type: ignore[union-attr]
-            score += weight
-            raised = raised or raises
+        contributions, score, raised, known = condition.score(ctx)
         score *= factor
         if not raised or score <= 0:
             continue
@@ -56,20 +35,15 @@ def rank_suspicions(
             else "low"
         )
         suspicion = Suspicion(
-            condition=condition.code,
-            level=level,
-            score=round(score, 3),
-            contributions=tuple(contributions),
-            modifiers=explaining,
+            condition.code, level, round(score, 3), tuple(contributions), explaining
         )
         # Rank by level, then by score relative to the condition's own scale; on a tie a
         # diagnosis the patient already has comes first, then knowledge-base order.
-        known = any(c.rule_id in condition.known_rules for c in contributions)
         order = (LEVEL_RANK[level], score / condition.high, known, -index)
-        ranked.append((order, suspicion, evidence))
-    ranked.sort(key=lambda entry: entry[0], reverse=True)
-    for (rank, *_), suspicion, evidence in ranked:
+        ranked.append((order, suspicion))
+    ranked.sort(reverse=True)  # orders are unique (they end with the index)
+    for (rank, _, _, _), suspicion in ranked:
         ctx.levels[suspicion.condition] = rank
-        ctx.suspicion_evidence[suspicion.condition] = evidence
+        ctx.suspicions[suspicion.condition] = suspicion
     ctx.leading = ranked[0][1].condition if ranked else None
     return tuple(entry[1] for entry in ranked)

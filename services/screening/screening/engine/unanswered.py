@@ -18,21 +18,14 @@ def list_unanswered(
     ctx: RuleContext, knowledge: Knowledge, dn4: Dn4Score
 ) -> tuple[UnansweredItem, ...]:
     """The unanswered items that matter for this response, and why."""
-    answers = ctx.answers
+    unanswered = knowledge.key_item_ids - ctx.answers.keys()
     found: dict[str, UnansweredItem] = {}
     for rule in knowledge.key_items:
-        missing = [item for item in rule.items if item not in answers and item not in found]
-        if not missing:
+        missing = rule.item_set & unanswered
+        if not missing or (rule.when is not None and rule.when.check(ctx) is None):
             continue
-        if rule.when is not None and rule.when.check(ctx) is None:
-            continue
-        if rule.templated:
-            why = rule.why.format(
-                dn4_score=dn4.score, dn4_unanswered=dn4.unanswered, dn4_cutoff=dn4.cutoff
-            )
-            for item in missing:
-                found[item] = UnansweredItem(item, why)
-        else:
-            for item in missing:
-                found[item] = rule.prebuilt[item]
+        prebuilt = rule.prebuilt if not rule.templated else rule.by_dn4[dn4.score, dn4.unanswered]
+        for item in rule.items:
+            if item in missing and item not in found:
+                found[item] = prebuilt[item]
     return tuple(found.values())

@@ -21,26 +21,19 @@ def suggest_workup(
 ) -> tuple[WorkupStep, ...]:
     """The work-up steps for this response, most pressing first."""
     chosen: dict[str, WorkupStep] = {}
-
-    def add(rule: WorkupRule) -> None:
+    if red_flags.findings:
+        chosen.update(knowledge.emergency.step_by_code)
+        if red_flags.emergency_only:
+            return tuple(chosen.values())
+    if not neuropathy:
+        return tuple(chosen.values())
+    chosen.update(knowledge.baseline.step_by_code)
+    rules = knowledge.workup
+    for index, _ in knowledge.workup_check(ctx):
+        rule = rules[index]
         for step in rule.steps:
             earlier = chosen.get(step.code)
             chosen[step.code] = step if earlier is None else _merged(earlier, rule)
-
-    if red_flags.findings:
-        add(knowledge.emergency)
-        if red_flags.emergency_only:
-            return _steps(chosen)
-    if not neuropathy:
-        return _steps(chosen)
-    add(knowledge.baseline)
-    for rule in knowledge.workup:
-        if rule.when is not None and rule.when.check(ctx) is not None:
-            add(rule)
-    return _steps(chosen)
-
-
-def _steps(chosen: dict[str, WorkupStep]) -> tuple[WorkupStep, ...]:
     return tuple(chosen.values())
 
 

@@ -13,8 +13,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from screening.knowledge import schema
-from screening.knowledge.contract import Contract, ItemSpec
+from screening.knowledge import codegen, schema
+from screening.knowledge.contract import build_contract
 from screening.knowledge.errors import KnowledgeError
 from screening.knowledge.model import (
     AlternativeCause,
@@ -30,8 +30,9 @@ from screening.knowledge.model import (
     TierRule,
     WorkupRule,
 )
+from screening.knowledge.nodes import Evidences
 from screening.knowledge.rules import TIER_RANK, EvidenceTable, RuleCompiler, Stage
-from screening.result import Contribution, UnansweredItem, WorkupStep
+from screening.result import Contribution, Finding, UnansweredItem, WorkupStep
 
 FORBIDDEN_WORDING = ("classified as", "classifies as", "meets criteria", "meets the criteria")
 """The screen never claims a classification or a diagnosis (clinical basis f.5)."""
@@ -44,12 +45,16 @@ def compile_knowledge(data: schema.KnowledgeModel, origin: str) -> Knowledge:
     return _Compiler(data, origin).build()
 
 
+def _stage(rules: tuple[Rule | RedFlag | WorkupRule, ...], name: str) -> codegen.StageCheck:
+    return codegen.generate_stage(tuple(r.when.node for r in rules), name)  # type: ignore[union-attr]
+
+
 class _Compiler:
     def __init__(self, data: schema.KnowledgeModel, origin: str) -> None:
         self.data = data
         self.origin = origin
         self.rule_ids: set[str] = set()
-        self.contract = self._contract(data)
+        self.contract = build_contract(data.questionnaire, data.outputs, origin)
         self.evidence = EvidenceTable(self.contract.items)
         self.rules = RuleCompiler(
             self.contract.items,
@@ -66,6 +71,14 @@ class _Compiler:
             self.rules.define_fact(name, fact.when, self.where(f"fact {name}"))
         if "neuropathy-evidence" not in self.rules.fact_names:
             raise KnowledgeError(f"{self.origin}: the fact 'neuropathy-evidence' is required")
+        signs = tuple(self._rule(s, Stage.ANSWERS, "sign") for s in data.signs)
+        tiers = self._tiers(data.tiers)
+        patterns = tuple(self._pattern(p) for p in data.patterns)
+        red_flags = tuple(self._red_flag(r) for r in data.red_flags)
+        workup = tuple(self._workup(w, needs_when=True) for w in data.workup.rules)
+        considerations = tuple(
+            self._rule(c, Stage.WORKUP, "consideration") for c in data.considerations
+        )
         return Knowledge(
             id=data.id,
             version=data.version,
@@ -73,24 +86,40 @@ class _Compiler:
             sources=dict(data.sources),
             evidence=self.evidence,
             dn4=self._dn4(data.dn4),
-            signs=tuple(self._rule(s, Stage.ANSWERS, "sign") for s in data.signs),
+            signs=signs,
             neuropathy_evidence=self.rules.compile(
                 {"fact": "neuropathy-evidence"}, Stage.ANSWERS, self.where("neuropathy evidence")
             ),
-            patterns=tuple(self._pattern(p) for p in data.patterns),
+            patterns=patterns,
             pattern_order=tuple(self.contract.patterns),
             conditions=self._conditions(data.conditions),
             alternatives=self._alternatives(data.alternative_causes),
-            red_flags=tuple(self._red_flag(r) for r in data.red_flags),
-            tiers=self._tiers(data.tiers),
+            red_flags=red_flags,
+            tiers=tiers,
             tier_text=dict(data.tiers.actions),
+            short_labels={
+                **{code: c.label for code, c in data.conditions.items()},
+                **{flag.id: flag.label for flag in data.red_flags},
+                **{cause.id: cause.label for cause in data.alternative_causes.causes},
+            },
             emergency=self._workup(data.workup.emergency, needs_when=False),
             baseline=self._workup(data.workup.baseline, needs_when=False),
-            workup=tuple(self._workup(w, needs_when=True) for w in data.workup.rules),
-            considerations=tuple(
-                self._rule(c, Stage.WORKUP, "consideration") for c in data.considerations
+            workup=workup,
+            considerations=considerations,
+            key_items=(key_items := tuple(self._key_item(k) for k in data.key_items)),
+            key_item_ids=frozenset(i for rule in key_items for i in rule.items),
+            signs_check=_stage(signs, "signs"),
+            patterns_check=codegen.generate_stage(
+                tuple(r.when.node for r in patterns), "patterns", tuple(r.pattern for r in patterns)
             ),
-            key_items=tuple(self._key_item(k) for k in data.key_items),
+            red_flags_check=_stage(red_flags, "red_flags"),
+            tiers_check=codegen.generate_stage(
+                tuple(r.when.node for r in tiers),
+                "tiers",
+                ranks=tuple(TIER_RANK[r.tier] for r in tiers),
+            ),
+            workup_check=_stage(workup, "workup"),
+            considerations_check=_stage(considerations, "considerations"),
         )
 
     # -- helpers -------------------------------------------------------------------------
@@ -132,38 +161,6 @@ class _Compiler:
 
         walk(self.data.model_dump(exclude={"sources"}), "knowledge")
 
-    def _contract(self, data: schema.KnowledgeModel) -> Contract:
-        items: dict[str, ItemSpec] = {}
-        for link_id, item in data.questionnaire.items.items():
-            where = self.where(f"questionnaire item {link_id}")
-            if (item.type == "choice") != bool(item.codes):
-                raise KnowledgeError(f"{where}: choice items, and only they, have codes")
-            if item.repeats and item.type != "choice":
-                raise KnowledgeError(f"{where}: only choice items can repeat")
-            items[link_id] = ItemSpec(
-                link_id=link_id,
-                kind=item.type,
-                repeats=item.repeats,
-                text=item.text,
-                codes=tuple(item.codes),
-                code_text=dict(item.codes),
-                required=item.required,
-            )
-        outputs = data.outputs
-        if set(outputs.tiers) != set(TIER_RANK):
-            raise KnowledgeError(self.where(f"output tiers must be exactly {sorted(TIER_RANK)}"))
-        return Contract(
-            canonical=data.questionnaire.canonical,
-            version=data.questionnaire.version,
-            answer_system=data.questionnaire.answer_system,
-            items=items,
-            tiers=dict(outputs.tiers),
-            patterns=dict(outputs.patterns),
-            conditions=dict(outputs.conditions),
-            workup=dict(outputs.workup),
-            boolean_items=frozenset(i for i, spec in items.items() if spec.kind == "boolean"),
-        )
-
     def _items(self, link_ids: Iterable[str], what: str, kind: str | None = None) -> None:
         for link_id in link_ids:
             spec = self.contract.items.get(link_id)
@@ -184,18 +181,17 @@ class _Compiler:
             items=tuple(dn4.items),
             cutoff=dn4.cutoff,
             source=self.cite(dn4.source, "dn4"),
-            yes_evidence=tuple(self.evidence.of(item, True) for item in dn4.items),
+            pairs=tuple((item, self.evidence.of(item, True)) for item in dn4.items),
+            item_set=frozenset(dn4.items),
         )
 
     def _rule(self, rule: schema.SignModel, stage: Stage, what: str) -> Rule:
         rule_id = self.claim(rule.id)
         where = f"{what} {rule_id}"
-        return Rule(
-            id=rule_id,
-            label=rule.label,
-            when=self.rules.compile(rule.when, stage, self.where(where)),
-            source=self.cite(rule.source, where),
-        )
+        when = self.rules.compile(rule.when, stage, self.where(where), rule_id)
+        source = self.cite(rule.source, where)
+        fixed = None if when.static is None else Finding(rule_id, rule.label, when.static, source)
+        return Rule(id=rule_id, label=rule.label, when=when, source=source, fixed=fixed)
 
     def _pattern(self, rule: schema.PatternModel) -> PatternRule:
         rule_id = self.claim(rule.id)
@@ -206,7 +202,7 @@ class _Compiler:
             id=rule_id,
             pattern=rule.pattern,
             rationale=rule.rationale,
-            when=self.rules.compile(rule.when, Stage.PATTERNS, self.where(where)),
+            when=self.rules.compile(rule.when, Stage.PATTERNS, self.where(where), rule_id),
             source=self.cite(rule.source, where),
         )
 
@@ -224,51 +220,50 @@ class _Compiler:
                 raise KnowledgeError(f"{self.where(where)}: need 0 < moderate < high")
             if not any(p.kind in ("proxy", "known") and p.weight > 0 for p in condition.proxies):
                 raise KnowledgeError(f"{self.where(where)}: no rule can raise this suspicion")
+            proxies = [self._proxy(p, code) for p in condition.proxies]
             built.append(
                 ScreenedCondition(
                     code=code,
                     label=condition.label,
                     high=condition.levels.high,
                     moderate=condition.levels.moderate,
-                    proxies=(proxies := tuple(self._proxy(p, code) for p in condition.proxies)),
-                    plan=tuple(
-                        (
-                            p.trigger,
-                            p.fixed,
-                            p.when.check,
-                            p.weight,
-                            p.kind != "supportive" and p.weight > 0,
-                            p,
-                        )
-                        for p in proxies
-                    ),
-                    known_rules=frozenset(p.id for p in proxies if p.kind == "known"),
+                    proxies=tuple(proxy for proxy, _ in proxies),
+                    score=codegen.generate_scorer(tuple(w for _, w in proxies), code),
                 )
             )
         return tuple(built)
 
-    def _proxy(self, proxy: schema.ProxyModel, condition: str) -> Proxy:
+    def _proxy(
+        self, proxy: schema.ProxyModel, condition: str
+    ) -> tuple[Proxy, codegen.WeightedRule]:
         rule_id = self.claim(proxy.id)
         where = f"condition {condition} rule {rule_id}"
         if proxy.weight == 0:
             raise KnowledgeError(f"{self.where(where)}: a weight of 0 does nothing")
-        when = self.rules.compile(proxy.when, Stage.SUSPICIONS, self.where(where))
+        node = self.rules.validate(proxy.when, Stage.SUSPICIONS, self.where(where))
         source = self.cite(proxy.source, where)
+        static = node.static
         fixed = (
-            Contribution(rule_id, proxy.weight, when.static, source, proxy.label)
-            if when.static is not None
-            else None
+            None
+            if static is None
+            else Contribution(rule_id, proxy.weight, static, source, proxy.label)
         )
-        return Proxy(
+
+        def contribution(evidence: Evidences) -> Contribution:
+            return Contribution(rule_id, proxy.weight, evidence, source, proxy.label)
+
+        built = Proxy(
             id=rule_id,
             kind=proxy.kind,
             weight=proxy.weight,
             label=proxy.label,
-            when=when,
+            when=self.rules.compile(proxy.when, Stage.SUSPICIONS, self.where(where), rule_id),
             source=source,
             fixed=fixed,
-            trigger=when.trigger if fixed is not None else None,
         )
+        raises = proxy.kind != "supportive" and proxy.weight > 0
+        known = proxy.kind == "known"
+        return built, codegen.WeightedRule(node, proxy.weight, raises, known, contribution, fixed)
 
     def _alternatives(self, section: schema.AlternativesModel) -> Alternatives:
         causes = []
@@ -304,7 +299,7 @@ class _Compiler:
             label=flag.label,
             advice=flag.advice,
             emergency_only=flag.emergency_only,
-            when=self.rules.compile(flag.when, Stage.RED_FLAGS, self.where(where)),
+            when=self.rules.compile(flag.when, Stage.RED_FLAGS, self.where(where), rule_id),
             source=self.cite(flag.source, where),
         )
 
@@ -322,13 +317,14 @@ class _Compiler:
                     id=rule_id,
                     tier=rule.tier,
                     label=rule.label,
-                    when=self.rules.compile(rule.when, Stage.TIERS, self.where(where)),
+                    when=self.rules.compile(rule.when, Stage.TIERS, self.where(where), rule_id),
                     source=self.cite(rule.source, where),
                 )
             )
         if not any(r.tier == "low" for r in rules):
             raise KnowledgeError(self.where("tiers: some rule must give 'low'"))
-        return tuple(rules)
+        # Highest tier first (stable within a tier), so the engine can stop early.
+        return tuple(sorted(rules, key=lambda r: -TIER_RANK[r.tier]))
 
     def _workup(self, rule: schema.WorkupRuleModel, *, needs_when: bool) -> WorkupRule:
         rule_id = self.claim(rule.id)
@@ -346,13 +342,29 @@ class _Compiler:
             codes=tuple(rule.codes),
             reason=rule.reason,
             when=(
-                self.rules.compile(rule.when, Stage.WORKUP, self.where(where))
+                self.rules.compile(rule.when, Stage.WORKUP, self.where(where), rule_id)
                 if rule.when is not None
                 else None
             ),
             source=self.cite(rule.source, where),
-            steps=tuple(WorkupStep(code, (rule.reason,), (rule_id,)) for code in rule.codes),
+            steps=(steps := tuple(WorkupStep(c, (rule.reason,), (rule_id,)) for c in rule.codes)),
+            step_by_code={step.code: step for step in steps},
         )
+
+    def _dn4_texts(
+        self, rule: schema.KeyItemModel
+    ) -> dict[tuple[int, int], dict[str, UnansweredItem]]:
+        """Every wording a DN4-templated reason can take, built once."""
+        dn4 = self.data.dn4
+        size = len(dn4.items)
+        texts = {}
+        for score in range(size + 1):
+            for unanswered in range(size + 1 - score):
+                why = rule.why.format(
+                    dn4_score=score, dn4_unanswered=unanswered, dn4_cutoff=dn4.cutoff
+                )
+                texts[score, unanswered] = {i: UnansweredItem(i, why) for i in rule.items}
+        return texts
 
     def _key_item(self, rule: schema.KeyItemModel) -> KeyItemRule:
         rule_id = self.claim(rule.id)
@@ -368,10 +380,12 @@ class _Compiler:
             id=rule_id,
             items=tuple(rule.items),
             why=rule.why,
+            item_set=frozenset(rule.items),
             templated=templated,
             prebuilt={} if templated else {i: UnansweredItem(i, rule.why) for i in rule.items},
+            by_dn4=self._dn4_texts(rule) if templated else {},
             when=(
-                self.rules.compile(rule.when, Stage.WORKUP, self.where(where))
+                self.rules.compile(rule.when, Stage.WORKUP, self.where(where), rule_id)
                 if rule.when is not None
                 else None
             ),

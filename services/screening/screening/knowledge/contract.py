@@ -8,8 +8,16 @@ engine can validate answers without a second source of truth.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from screening.knowledge.errors import KnowledgeError
+from screening.knowledge.schema import OutputsModel, QuestionnaireModel
+
+TIERS = ("low", "moderate", "high", "urgent")
+MAX_REPEAT_CODES = 14
+"""Valid answers to a repeating item are precomputed: 2**14 is still small."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,62 @@ class Contract:
     """Each output code mapped to its display text."""
     boolean_items: frozenset[str] = frozenset()
     """The linkIds of boolean items, for validating many answers at once."""
+    other_items: tuple[ItemSpec, ...] = ()
+    """The items that are not boolean (integer and choice), checked one by one."""
+    repeat_answers: Mapping[str, frozenset[tuple[str, ...]]] | None = None
+    """For each repeating item, every valid answer in canonical form: a non-empty
+    tuple of distinct codes in contract order. One set lookup checks an answer."""
 
     def cites(self, questionnaire: str) -> bool:
         """Whether a response's ``questionnaire`` canonical refers to this contract."""
         return questionnaire in (self.canonical, f"{self.canonical}|{self.version}")
+
+
+def canonical_answers(codes: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    """Every non-empty selection of ``codes``, each in contract order."""
+    return frozenset(
+        selection
+        for size in range(1, len(codes) + 1)
+        for selection in itertools.combinations(codes, size)
+    )
+
+
+def build_contract(
+    questionnaire: QuestionnaireModel, outputs: OutputsModel, origin: str
+) -> Contract:
+    """The contract of a knowledge file, checked for internal consistency."""
+    items: dict[str, ItemSpec] = {}
+    for link_id, item in questionnaire.items.items():
+        where = f"{origin}: questionnaire item {link_id}"
+        if (item.type == "choice") != bool(item.codes):
+            raise KnowledgeError(f"{where}: choice items, and only they, have codes")
+        if item.repeats and item.type != "choice":
+            raise KnowledgeError(f"{where}: only choice items can repeat")
+        if item.repeats and len(item.codes) > MAX_REPEAT_CODES:
+            raise KnowledgeError(f"{where}: more than {MAX_REPEAT_CODES} codes to repeat")
+        items[link_id] = ItemSpec(
+            link_id=link_id,
+            kind=item.type,
+            repeats=item.repeats,
+            text=item.text,
+            codes=tuple(item.codes),
+            code_text=dict(item.codes),
+            required=item.required,
+        )
+    if set(outputs.tiers) != set(TIERS):
+        raise KnowledgeError(f"{origin}: output tiers must be exactly {sorted(TIERS)}")
+    return Contract(
+        canonical=questionnaire.canonical,
+        version=questionnaire.version,
+        answer_system=questionnaire.answer_system,
+        items=items,
+        tiers=dict(outputs.tiers),
+        patterns=dict(outputs.patterns),
+        conditions=dict(outputs.conditions),
+        workup=dict(outputs.workup),
+        boolean_items=frozenset(i for i, spec in items.items() if spec.kind == "boolean"),
+        other_items=tuple(spec for spec in items.values() if spec.kind != "boolean"),
+        repeat_answers={
+            i: canonical_answers(spec.codes) for i, spec in items.items() if spec.repeats
+        },
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from screening.knowledge.codegen import Scorer, StageCheck
 from screening.knowledge.contract import Contract, ItemSpec
-from screening.knowledge.rules import Condition, EvidenceTable, Predicate
-from screening.result import Contribution, Evidence, UnansweredItem, WorkupStep
+from screening.knowledge.rules import Condition, EvidenceTable
+from screening.result import Contribution, Evidence, Finding, UnansweredItem, WorkupStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class Rule:
     label: str
     when: Condition
     source: str
+    fixed: Finding | None = None
+    """The finding, prebuilt when the rule's evidence never varies."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +36,9 @@ class Dn4:
     items: tuple[str, ...]
     cutoff: int
     source: str
-    yes_evidence: tuple[Evidence, ...]
-    """Prebuilt "<item>: yes" evidence, aligned with ``items``."""
+    pairs: tuple[tuple[str, tuple[Evidence, ...]], ...]
+    """Each item with its prebuilt "<item>: yes" evidence."""
+    item_set: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +67,6 @@ class Proxy:
     source: str
     fixed: Contribution | None
     """The contribution, prebuilt when the rule's evidence never varies."""
-    trigger: str | None
-    """A boolean linkId whose "yes" alone fires the rule (fast path), else ``None``."""
-
-
-ProxyStep = tuple[str | None, Contribution | None, Predicate, float, bool, Proxy]
-"""(trigger, fixed contribution, check, weight, can raise the suspicion, proxy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +78,8 @@ class ScreenedCondition:
     high: float
     moderate: float
     proxies: tuple[Proxy, ...]
-    plan: tuple[ProxyStep, ...]
-    """The proxies unpacked for the engine's hot loop (see :data:`ProxyStep`)."""
-    known_rules: frozenset[str]
-    """Ids of the ``known`` (patient-reported diagnosis) rules."""
+    score: Scorer
+    """All proxies compiled into one function: ``(contributions, score, raised, known)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +132,7 @@ class WorkupRule:
     source: str
     steps: tuple[WorkupStep, ...]
     """One prebuilt step per code, used as is when no other rule suggests the same code."""
+    step_by_code: Mapping[str, WorkupStep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +144,13 @@ class KeyItemRule:
     why: str
     when: Condition | None
     source: str
+    item_set: frozenset[str]
     templated: bool
     """``why`` has DN4 placeholders, so it is formatted per response."""
     prebuilt: Mapping[str, UnansweredItem]
     """Ready answers per item when ``why`` is fixed."""
+    by_dn4: Mapping[tuple[int, int], Mapping[str, UnansweredItem]]
+    """Ready answers per (DN4 score, DN4 items unanswered) when ``why`` is templated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +173,22 @@ class Knowledge:
     tiers: tuple[TierRule, ...]
     tier_text: Mapping[str, str]
     """Each tier's plain-language action, e.g. "same-day emergency assessment"."""
+    short_labels: Mapping[str, str]
+    """Short names for summaries: condition codes, red-flag and alternative-cause ids."""
     emergency: WorkupRule
     baseline: WorkupRule
     workup: tuple[WorkupRule, ...]
     considerations: tuple[Rule, ...]
     key_items: tuple[KeyItemRule, ...]
+    key_item_ids: frozenset[str]
+    """Every linkId some key-item rule names."""
+    signs_check: StageCheck
+    patterns_check: StageCheck
+    red_flags_check: StageCheck
+    tiers_check: StageCheck
+    workup_check: StageCheck
+    considerations_check: StageCheck
+    """Each stage's rules compiled into one function returning the ones that hold."""
 
     @property
     def items(self) -> Mapping[str, ItemSpec]:

@@ -31,17 +31,16 @@ at load time instead of silently reading an empty value at run time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from screening.knowledge import codegen, nodes
 from screening.knowledge.contract import ItemSpec
 from screening.knowledge.errors import KnowledgeError
-from screening.result import AnswerValue, Evidence
-
-Evidences = tuple[Evidence, ...]
-Predicate = Callable[["RuleContext"], Evidences | None]
+from screening.knowledge.nodes import Evidences, Predicate
+from screening.result import AnswerValue, Evidence, Suspicion
 
 LEVEL_RANK: Mapping[str, int] = {"low": 1, "moderate": 2, "high": 3}
 TIER_RANK: Mapping[str, int] = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
@@ -71,13 +70,23 @@ ENGINE_FACTS: Mapping[str, Stage] = {
 class RuleContext:
     """What the rules of one evaluation can see; filled in stage by stage by the engine."""
 
-    __slots__ = ("answers", "facts", "leading", "levels", "patterns", "suspicion_evidence", "tier")
+    __slots__ = (
+        "answers",
+        "facts",
+        "leading",
+        "levels",
+        "patterns",
+        "suspicion_evidence",
+        "suspicions",
+        "tier",
+    )
 
     def __init__(self, answers: Mapping[str, AnswerValue]) -> None:
         self.answers = answers
         self.facts: dict[str, Evidences | None] = {}
         self.patterns: dict[str, Evidences] = {}
         self.levels: dict[str, int] = {}
+        self.suspicions: dict[str, Suspicion] = {}
         self.suspicion_evidence: dict[str, Evidences] = {}
         self.leading: str | None = None
         self.tier = -1
@@ -89,11 +98,8 @@ class Condition:
 
     check: Predicate
     static: Evidences | None
-    trigger: str | None = None
-    """For ``{item: X, is: true}`` alone: X, so hot loops can test it without a call."""
-
-
-_MISSING = object()
+    node: nodes.Node
+    """The validated tree, for compiling whole stages into one function."""
 
 
 class EvidenceTable:
@@ -124,7 +130,11 @@ class EvidenceTable:
 
 
 class RuleCompiler:
-    """Compiles YAML conditions, checking every name against the contract and the stage."""
+    """Compiles YAML conditions, checking every name against the contract and the stage.
+
+    Each condition is validated into a tree of :mod:`~screening.knowledge.codegen`
+    nodes and then generated as one Python function.
+    """
 
     def __init__(
         self,
@@ -146,7 +156,7 @@ class RuleCompiler:
         """Add a named condition; it may use only answers and facts defined before it."""
         if name in self._facts or name in ENGINE_FACTS:
             raise KnowledgeError(f"{where}: fact {name!r} is defined twice")
-        self._facts[name] = self.compile(raw, Stage.ANSWERS, where).check
+        self._facts[name] = self.compile(raw, Stage.ANSWERS, where, name=f"fact_{name}").check
 
     @property
     def fact_names(self) -> frozenset[str]:
@@ -154,74 +164,64 @@ class RuleCompiler:
 
     # -- compilation ---------------------------------------------------------------------
 
-    def compile(self, raw: Any, stage: Stage, where: str) -> Condition:
+    def compile(self, raw: Any, stage: Stage, where: str, name: str = "condition") -> Condition:
         """Compile one condition for a rule of ``stage``; ``where`` names it in errors."""
+        node = self.validate(raw, stage, where)
+        return Condition(codegen.generate(node, name), node.static, node)
+
+    def validate(self, raw: Any, stage: Stage, where: str) -> nodes.Node:
+        """Check one condition for a rule of ``stage`` and return its node tree."""
+        return self._node(raw, stage, where)
+
+    def _node(self, raw: Any, stage: Stage, where: str) -> nodes.Node:
         if not isinstance(raw, Mapping) or not raw:
             raise KnowledgeError(f"{where}: a condition must be a non-empty mapping, got {raw!r}")
         keys = set(raw)
         for combinator in ("all", "any"):
             if combinator in keys:
-                return self._combine(combinator, raw, stage, where)
+                self._only_keys(raw, {combinator}, where)
+                parts = raw[combinator]
+                if not isinstance(parts, list) or not parts:
+                    raise KnowledgeError(f"{where}: {combinator!r} needs a non-empty list")
+                children = tuple(
+                    self._node(part, stage, f"{where} > {combinator}[{index}]")
+                    for index, part in enumerate(parts)
+                )
+                return nodes.AllOf(children) if combinator == "all" else nodes.AnyOf(children)
         if "not" in keys:
             self._only_keys(raw, {"not"}, where)
-            inner = self.compile(raw["not"], stage, f"{where} > not")
-            child = inner.check
-
-            def negate(ctx: RuleContext) -> Evidences | None:
-                return () if child(ctx) is None else None
-
-            return Condition(negate, ())
+            return nodes.Not(self._node(raw["not"], stage, f"{where} > not"))
         if "item" in keys:
-            return self._item(raw, stage, where)
+            return self._item(raw, where)
         if "any_yes" in keys:
-            return self._any_yes(raw, where)
+            self._only_keys(raw, {"any_yes"}, where)
+            ids = self._link_ids(raw["any_yes"], where, kind="boolean")
+            return nodes.AnyYes(tuple((i, (self._evidence.of(i, True),)) for i in ids))
         if "any_answered" in keys:
-            return self._any_answered(raw, where)
+            self._only_keys(raw, {"any_answered"}, where)
+            return nodes.AnyAnswered(self._link_ids(raw["any_answered"], where, kind=None))
         if "fact" in keys:
             return self._fact(raw, stage, where)
         if "pattern" in keys:
-            return self._pattern(raw, stage, where)
+            self._only_keys(raw, {"pattern"}, where)
+            self._needs(stage, Stage.PATTERNS, "pattern", where)
+            if raw["pattern"] not in self._patterns:
+                raise KnowledgeError(
+                    f"{where}: {raw['pattern']!r} is not a neuropathy-pattern code"
+                )
+            return nodes.Pattern(raw["pattern"])
         if "suspicion" in keys or "leading_suspicion" in keys:
             return self._suspicion(raw, stage, where)
         if "tier_at_least" in keys:
-            return self._tier(raw, stage, where)
+            self._only_keys(raw, {"tier_at_least"}, where)
+            self._needs(stage, Stage.WORKUP, "tier", where)
+            tier = raw["tier_at_least"]
+            if tier not in TIER_RANK:
+                raise KnowledgeError(f"{where}: unknown tier {tier!r}")
+            return nodes.TierAtLeast(TIER_RANK[tier])
         raise KnowledgeError(f"{where}: unknown condition form {sorted(keys)}")
 
-    def _combine(self, kind: str, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
-        self._only_keys(raw, {kind}, where)
-        parts = raw[kind]
-        if not isinstance(parts, list) or not parts:
-            raise KnowledgeError(f"{where}: {kind!r} needs a non-empty list")
-        compiled = [self.compile(p, stage, f"{where} > {kind}[{i}]") for i, p in enumerate(parts)]
-        checks = tuple(c.check for c in compiled)
-        if kind == "all":
-            static: Evidences | None = ()
-            for c in compiled:
-                static = None if c.static is None or static is None else static + c.static
-
-            def all_of(ctx: RuleContext) -> Evidences | None:
-                found: Evidences = ()
-                for check in checks:
-                    result = check(ctx)
-                    if result is None:
-                        return None
-                    found += result
-                return found
-
-            return Condition(all_of, static)
-
-        def any_of(ctx: RuleContext) -> Evidences | None:
-            # Every branch is evaluated so that the explanation lists all reasons.
-            found: Evidences | None = None
-            for check in checks:
-                result = check(ctx)
-                if result is not None:
-                    found = result if found is None else found + result
-            return found
-
-        return Condition(any_of, None)
-
-    def _item(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+    def _item(self, raw: Mapping[str, Any], where: str) -> nodes.Node:
         link_id = raw["item"]
         spec = self._items.get(link_id)
         if spec is None:
@@ -232,7 +232,7 @@ class RuleCompiler:
         (test,) = tests
         operand = raw[test]
         if test == "answered":
-            return self._answered(link_id, self._bool(operand, where))
+            return nodes.Answered(link_id, self._bool(operand, where))
         allowed = _TESTS_BY_KIND[(spec.kind, spec.repeats)]
         if test not in allowed:
             raise KnowledgeError(
@@ -241,94 +241,20 @@ class RuleCompiler:
             )
         if test == "is":
             expected = self._bool(operand, where)
-            found = (self._evidence.of(link_id, expected),)
-
-            def answered_as(ctx: RuleContext) -> Evidences | None:
-                return found if ctx.answers.get(link_id) is expected else None
-
-            return Condition(answered_as, found, link_id if expected else None)
+            return nodes.Is(link_id, expected, (self._evidence.of(link_id, expected),))
         if test in ("at_least", "below"):
-            return self._number(link_id, test, operand, where)
+            if type(operand) is not int:
+                raise KnowledgeError(f"{where}: {test!r} needs an integer, got {operand!r}")
+            return nodes.Number(link_id, test == "at_least", operand, self._evidence.of)
         codes = self._codes(spec, operand, where)
-        evidence = {code: self._evidence.of(link_id, code) for code in codes}
         if test == "in":
-            table = {code: (evidence[code],) for code in codes}
-
-            def chosen(ctx: RuleContext) -> Evidences | None:
-                return table.get(ctx.answers.get(link_id))  # type: ignore[arg-type]
-
-            return Condition(chosen, table[codes[0]] if len(codes) == 1 else None)
+            return nodes.Chosen(link_id, {c: (self._evidence.of(link_id, c),) for c in codes})
         if test == "includes":
-
-            def includes(ctx: RuleContext) -> Evidences | None:
-                value = ctx.answers.get(link_id)
-                if not value:
-                    return None
-                found = tuple(evidence[c] for c in value if c in evidence)  # type: ignore[union-attr]
-                return found or None
-
-            return Condition(includes, None)
-
+            return nodes.Includes(link_id, {c: self._evidence.of(link_id, c) for c in codes})
         every = {code: self._evidence.of(link_id, code) for code in spec.codes}
+        return nodes.Only(link_id, frozenset(codes), every)
 
-        def only(ctx: RuleContext) -> Evidences | None:
-            value = ctx.answers.get(link_id)
-            if not value:
-                return None
-            for code in value:  # type: ignore[union-attr]
-                if code not in evidence:
-                    return None
-            return tuple(every[c] for c in value)  # type: ignore[union-attr]
-
-        return Condition(only, None)
-
-    def _answered(self, link_id: str, expected: bool) -> Condition:
-        def answered(ctx: RuleContext) -> Evidences | None:
-            return () if (link_id in ctx.answers) is expected else None
-
-        return Condition(answered, ())
-
-    def _number(self, link_id: str, test: str, operand: Any, where: str) -> Condition:
-        if type(operand) is not int:
-            raise KnowledgeError(f"{where}: {test!r} needs an integer, got {operand!r}")
-        evidence = self._evidence
-        at_least = test == "at_least"
-
-        def compare(ctx: RuleContext) -> Evidences | None:
-            value = ctx.answers.get(link_id)
-            if value is None:
-                return None
-            holds = value >= operand if at_least else value < operand  # type: ignore[operator]
-            return (evidence.of(link_id, value),) if holds else None
-
-        return Condition(compare, None)
-
-    def _any_yes(self, raw: Mapping[str, Any], where: str) -> Condition:
-        self._only_keys(raw, {"any_yes"}, where)
-        ids = self._link_ids(raw["any_yes"], where, kind="boolean")
-        pairs = tuple((i, self._evidence.of(i, True)) for i in ids)
-
-        def any_yes(ctx: RuleContext) -> Evidences | None:
-            answers = ctx.answers
-            found = tuple(ev for i, ev in pairs if answers.get(i) is True)
-            return found or None
-
-        return Condition(any_yes, None)
-
-    def _any_answered(self, raw: Mapping[str, Any], where: str) -> Condition:
-        self._only_keys(raw, {"any_answered"}, where)
-        ids = self._link_ids(raw["any_answered"], where, kind=None)
-
-        def any_answered(ctx: RuleContext) -> Evidences | None:
-            answers = ctx.answers
-            for i in ids:
-                if i in answers:
-                    return ()
-            return None
-
-        return Condition(any_answered, ())
-
-    def _fact(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+    def _fact(self, raw: Mapping[str, Any], stage: Stage, where: str) -> nodes.Node:
         self._only_keys(raw, {"fact"}, where)
         name = raw["fact"]
         if name in ENGINE_FACTS:
@@ -336,37 +262,13 @@ class RuleCompiler:
                 raise KnowledgeError(
                     f"{where}: fact {name!r} is not known yet at the {stage.name.lower()} stage"
                 )
-
-            def engine_fact(ctx: RuleContext) -> Evidences | None:
-                return ctx.facts[name]
-
-            return Condition(engine_fact, None)
+            return nodes.Fact(name, None)
         compute = self._facts.get(name)
         if compute is None:
             raise KnowledgeError(f"{where}: fact {name!r} is not defined (or defined later)")
+        return nodes.Fact(name, compute)
 
-        def fact(ctx: RuleContext) -> Evidences | None:
-            memo = ctx.facts
-            found = memo.get(name, _MISSING)
-            if found is _MISSING:
-                found = memo[name] = compute(ctx)
-            return found  # type: ignore[return-value]
-
-        return Condition(fact, None)
-
-    def _pattern(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
-        self._only_keys(raw, {"pattern"}, where)
-        self._needs(stage, Stage.PATTERNS, "pattern", where)
-        code = raw["pattern"]
-        if code not in self._patterns:
-            raise KnowledgeError(f"{where}: {code!r} is not a neuropathy-pattern code")
-
-        def pattern(ctx: RuleContext) -> Evidences | None:
-            return ctx.patterns.get(code)
-
-        return Condition(pattern, None)
-
-    def _suspicion(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
+    def _suspicion(self, raw: Mapping[str, Any], stage: Stage, where: str) -> nodes.Node:
         self._needs(stage, Stage.TIERS, "suspicion", where)
         leading = "leading_suspicion" in raw
         key = "leading_suspicion" if leading else "suspicion"
@@ -386,42 +288,23 @@ class RuleCompiler:
             def leading_suspicion(ctx: RuleContext) -> Evidences | None:
                 top = ctx.leading
                 if top in wanted and ctx.levels.get(top, 0) >= rank:  # type: ignore[arg-type]
-                    return ctx.suspicion_evidence[top]  # type: ignore[index]
+                    return codegen.suspicion_evidence(ctx, top)  # type: ignore[arg-type]
                 return None
 
-            return Condition(leading_suspicion, None)
+            return nodes.Call(leading_suspicion)
         if codes == ("any",):
 
             def any_suspicion(ctx: RuleContext) -> Evidences | None:
                 found: Evidences | None = None
                 for code, value in ctx.levels.items():
                     if value >= rank:
-                        found = (found or ()) + ctx.suspicion_evidence[code]
+                        found = (found or ()) + codegen.suspicion_evidence(ctx, code)
                 return found
 
-            return Condition(any_suspicion, None)
-
-        def suspicion(ctx: RuleContext) -> Evidences | None:
-            found: Evidences | None = None
-            for code in codes:
-                if ctx.levels.get(code, 0) >= rank:
-                    found = (found or ()) + ctx.suspicion_evidence[code]
-            return found
-
-        return Condition(suspicion, None)
-
-    def _tier(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Condition:
-        self._only_keys(raw, {"tier_at_least"}, where)
-        self._needs(stage, Stage.WORKUP, "tier", where)
-        tier = raw["tier_at_least"]
-        if tier not in TIER_RANK:
-            raise KnowledgeError(f"{where}: unknown tier {tier!r}")
-        rank = TIER_RANK[tier]
-
-        def tier_at_least(ctx: RuleContext) -> Evidences | None:
-            return () if ctx.tier >= rank else None
-
-        return Condition(tier_at_least, ())
+            return nodes.Call(any_suspicion)
+        if len(codes) == 1:
+            return nodes.Level(codes[0], rank)
+        return nodes.AnyOf(tuple(nodes.Level(code, rank) for code in codes))
 
     # -- checks --------------------------------------------------------------------------
 
