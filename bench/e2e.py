@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -420,25 +421,37 @@ def fresh_ehr(system: Pipeline) -> None:
         system.patient = f"Patient/{reply.json()['id']}"
 
 
-def run_at_rate(system: Pipeline, rate: float, seconds: float, batch: str) -> dict[str, Any]:
+def run_at_rate(
+    system: Pipeline, rate: float, seconds: float, batch: str, quiet_wait: float
+) -> dict[str, Any]:
     """One open-loop run; returns the sent records, backlog samples and CPU split."""
     payloads = bodies(system.patient, round(rate * seconds), batch)
     meter = CpuMeter(
         {name: pid for name, pid in system.pids.items()},
         {"postgres": harness.postgres_backends(system.database_url), "redis": "redis-server"},
     )
+    harness.wait_for_quiet(quiet_wait)
     meter.start()
     started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     with BacklogSampler(system) as sampler:
         sent = asyncio.run(send_open_loop(system.stack.base_url, payloads, rate))
     elapsed = time.monotonic() - started
-    return {"sent": sent, "samples": sampler.samples, "cpu_cores": meter.cores(elapsed)}
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cores = meter.cores(elapsed)
+    cores["client"] = (
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    ) / elapsed
+    ours = sum(v for k, v in cores.items() if k != "machine")
+    cores["others"] = max(0.0, cores.pop("machine") - ours)
+    return {"sent": sent, "samples": sampler.samples, "cpu_cores": cores}
 
 
 def steady(system: Pipeline, args: argparse.Namespace) -> dict[str, Any]:
     print(f"steady: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
     fresh_ehr(system)
-    run = run_at_rate(system, args.rate, args.duration, f"steady-{uuid.uuid4().hex[:6]}")
+    batch = f"steady-{uuid.uuid4().hex[:6]}"
+    run = run_at_rate(system, args.rate, args.duration, batch, args.quiet_wait)
     ids = [s.response_id for s in run["sent"] if s.response_id]
     settled = wait_settled(system, ids, args.drain_timeout)
     result = latencies(system, run["sent"])
@@ -453,7 +466,8 @@ def step_up(system: Pipeline, args: argparse.Namespace) -> list[dict[str, Any]]:
     for rate in (float(r) for r in args.rates.split(",")):
         print(f"step: {rate:g}/s for {args.step_duration:g} s ...", flush=True)
         fresh_ehr(system)
-        run = run_at_rate(system, rate, args.step_duration, f"step{rate:g}-{uuid.uuid4().hex[:6]}")
+        batch = f"step{rate:g}-{uuid.uuid4().hex[:6]}"
+        run = run_at_rate(system, rate, args.step_duration, batch, args.quiet_wait)
         step = judge_step(rate, run, args.step_duration)
         ids = [s.response_id for s in run["sent"] if s.response_id]
         drained = wait_settled(system, ids, args.drain_timeout)
@@ -510,6 +524,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--step-duration", type=float, default=20)
     parser.add_argument("--drain-timeout", type=float, default=180)
     parser.add_argument("--skip-steps", action="store_true")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
+    )
     parser.add_argument(
         "--ehr",
         choices=("medplum", "stub"),

@@ -276,3 +276,27 @@ def postgres_backends(database_url: str) -> str:
 def load_average() -> float:
     """1-minute load average: a busy machine (other test runs) makes every number worse."""
     return os.getloadavg()[0]
+
+
+def wait_for_quiet(max_wait: float = 300.0, *, below: float = 0.3, calm_for: int = 3) -> float:
+    """Wait until the machine is idle (less than ``below`` cores busy, ``calm_for`` seconds
+    running), at most ``max_wait`` seconds; returns the busy cores seen last.
+
+    Other work on a 2-core machine (a test suite, a build) takes cores from the processes
+    under test and makes every number worse; this keeps the measurement off such moments
+    where possible. The cores others used during a measurement are reported beside it.
+    """
+    deadline = time.monotonic() + max_wait
+    calm = 0
+    busy = 0.0
+    announced = False
+    while True:
+        before = _machine_busy_seconds()
+        time.sleep(1.0)
+        busy = _machine_busy_seconds() - before
+        calm = calm + 1 if busy < below else 0
+        if calm >= calm_for or time.monotonic() > deadline:
+            return busy
+        if not announced:
+            print(f"  waiting for the machine to be idle ({busy:.2f} cores busy) ...", flush=True)
+            announced = True

@@ -108,6 +108,7 @@ def check_one_post(url: str, template: Path) -> None:
 
 def run_wrk(target: Target, template: Path, args: argparse.Namespace, seconds: float) -> dict:
     """One wrk run; returns wrk's numbers plus the CPU each party used meanwhile."""
+    harness.wait_for_quiet(args.quiet_wait)
     backends = harness.postgres_backends(target.database_url) if target.database_url else "\0"
     meter = CpuMeter({"server": target.root_pid}, {"postgres": backends, "redis": "redis-server"})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -140,6 +141,8 @@ def run_wrk(target: Target, template: Path, args: argparse.Namespace, seconds: f
     elapsed = result["duration_us"] / 1e6
     cores = meter.cores(elapsed)
     cores["wrk"] = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / elapsed
+    ours = cores["server"] + cores["postgres"] + cores["redis"] + cores["wrk"]
+    cores["others"] = max(0.0, cores["machine"] - ours)
     result["cpu_cores"] = cores
     result["accepted_per_s"] = result["status_201"] / elapsed
     result["non_201"] = result["requests"] - result["status_201"]
@@ -193,6 +196,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", default="1,2", help="NEUROSCREEN_INTAKE_WORKERS values")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
+    )
     return parser.parse_args()
 
 

@@ -152,10 +152,16 @@ def preload(count: int, batch: str) -> list[str]:
 
 
 def score_all(
-    stack: Stack, config: dict[str, int], database_url: str, ids: list[str], timeout: float
+    stack: Stack,
+    config: dict[str, int],
+    database_url: str,
+    ids: list[str],
+    timeout: float,
+    quiet_wait: float,
 ) -> dict[str, Any]:
     """Start the worker(s), wait until every response of this batch is scored, stop them."""
     command = "screening" if config["concurrency"] == 1 else "screening-c2"
+    harness.wait_for_quiet(quiet_wait)
     meter_roots: dict[str, int] = {}
     started = time.monotonic()
     keys = [stack.start(command) for _ in range(config["processes"])]
@@ -187,7 +193,7 @@ def score_all(
             "workers": workers,
             "postgres": cores["postgres"],
             "redis": cores["redis"],
-            "machine": cores["machine"],
+            "others": max(0.0, cores["machine"] - workers - cores["postgres"] - cores["redis"]),
         },
     }
 
@@ -235,7 +241,7 @@ def bench_workers(args: argparse.Namespace) -> dict[str, Any]:
                 ids = preload(
                     args.responses, f"r{round_number}-{config['processes']}x{config['concurrency']}"
                 )
-                result = score_all(stack, config, database_url, ids, args.timeout)
+                result = score_all(stack, config, database_url, ids, args.timeout, args.quiet_wait)
                 print(f"  {result['steady_per_s']:.0f} responses/s", flush=True)
                 runs[name].append(result)
     return {
@@ -264,6 +270,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engine-rounds", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per worker run")
     parser.add_argument("--skip-workers", action="store_true", help="engine only")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
+    )
     return parser.parse_args()
 
 
@@ -271,6 +280,7 @@ def main() -> None:
     args = parse_args()
     harness.exit_cleanly_on_sigterm()
     load_before = harness.load_average()
+    harness.wait_for_quiet(args.quiet_wait)
     engine = bench_engine(args.engine_rounds)
     workers = {} if args.skip_workers else bench_workers(args)
     report(engine, workers, args, load_before)
@@ -305,7 +315,7 @@ def report(
                 "scored/s (steady)",
                 "scored/s (incl. start)",
                 "vs 1 worker",
-                "cores workers/pg/redis/machine",
+                "cores workers/pg/redis/others",
             ],
             [
                 [
@@ -315,7 +325,7 @@ def report(
                     f"{w['steady_per_s'] / base:.2f}x",
                     "/".join(
                         f"{w['cpu_cores'][k]:.2f}"
-                        for k in ("workers", "postgres", "redis", "machine")
+                        for k in ("workers", "postgres", "redis", "others")
                     ),
                 ]
                 for name, w in workers.items()

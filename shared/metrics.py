@@ -11,13 +11,19 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from shared.config import Settings
 from shared.db import session_scope
-from shared.models import Delivery, OutboxMessage, QuestionnaireResponseRecord
+from shared.models import (
+    Delivery,
+    DeliveryAttempt,
+    OutboxMessage,
+    QuestionnaireResponseRecord,
+    Screening,
+)
 from shared.models.base import utcnow
 
 log = logging.getLogger("neuroscreen.metrics")
@@ -29,7 +35,7 @@ class PipelineCollector(Collector):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             with session_scope() as session:
                 outbox_depth = session.scalar(select(func.count()).select_from(OutboxMessage))
@@ -43,6 +49,12 @@ class PipelineCollector(Collector):
                 deadline = utcnow() - timedelta(
                     seconds=self._settings.urgent_delivery_deadline_seconds
                 )
+                tiers = session.execute(
+                    select(Screening.tier, func.count()).group_by(Screening.tier)
+                ).all()
+                attempts = session.execute(
+                    select(DeliveryAttempt.outcome, func.count()).group_by(DeliveryAttempt.outcome)
+                ).all()
                 urgent_overdue = session.scalar(
                     select(func.count()).where(
                         Delivery.tier == "urgent",
@@ -68,6 +80,22 @@ class PipelineCollector(Collector):
         for state, count in by_state:
             states.add_metric([state], count)
         yield states
+        # Counted from rows, not in the worker processes: workers expose no HTTP endpoint,
+        # and the rows are the durable truth whichever replica is scraped.
+        scored = CounterMetricFamily(
+            "neuroscreen_screenings", "Responses scored, by tier", labels=["tier"]
+        )
+        for tier, count in tiers:
+            scored.add_metric([tier], count)
+        yield scored
+        deliveries = CounterMetricFamily(
+            "neuroscreen_deliveries",
+            "EHR delivery attempts by outcome (delivered, transient, fatal)",
+            labels=["outcome"],
+        )
+        for outcome, count in attempts:
+            deliveries.add_metric([outcome], count)
+        yield deliveries
         yield GaugeMetricFamily(
             "neuroscreen_dead_letters", "Alerts the EHR refused, awaiting replay", value=dead or 0
         )

@@ -18,7 +18,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 # Tests must never read a developer's own environment by accident.
 for key in list(os.environ):
-    if key.startswith("NEUROSCREEN_") and not key.startswith(("NEUROSCREEN_TEST_", "NEUROSCREEN_REQUIRE")):
+    if key.startswith("NEUROSCREEN_") and not key.startswith(
+        ("NEUROSCREEN_TEST_", "NEUROSCREEN_REQUIRE")
+    ):
         del os.environ[key]
 
 pytest_plugins = ["support.services", "ehr_server"]

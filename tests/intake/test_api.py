@@ -236,3 +236,11 @@ def test_health_readiness_and_metrics(intake_stack: Stack, api: httpx.Client):
     )
     assert "neuroscreen_outbox_depth" in metrics
     assert 'neuroscreen_responses{state="received"}' in metrics
+
+
+def test_code_systems_resolve_every_project_code(api: httpx.Client):
+    tiers = api.get("/CodeSystem/screening-tier").json()
+    assert {c["code"] for c in tiers["concept"]} == {"urgent", "high", "moderate", "low"}
+    by_url = api.get("/CodeSystem", params={"url": tiers["url"]}).json()
+    assert by_url["total"] == 1
+    assert api.get("/CodeSystem/unknown").status_code == 404

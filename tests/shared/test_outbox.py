@@ -35,8 +35,13 @@ def add_response(session, response_id: str, state: str = "received", due_minutes
     now = utcnow()
     session.add(
         QuestionnaireResponseRecord(
-            id=response_id, patient="Patient/p", content_hash="h", resource="{}",
-            last_updated=now, state=state, state_changed_at=now,
+            id=response_id,
+            patient="Patient/p",
+            content_hash="h",
+            resource="{}",
+            last_updated=now,
+            state=state,
+            state_changed_at=now,
             due_at=now - timedelta(minutes=due_minutes_ago),
         )
     )

@@ -13,6 +13,7 @@ from intake.errors import install_error_handlers
 from intake.middleware import RequestContextMiddleware
 from intake.routers import (
     bundle,
+    code_system,
     metadata,
     ops,
     questionnaire,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops,
         metadata,
         questionnaire,
+        code_system,
         questionnaire_response,
         screening_results_router,
         bundle,

@@ -89,6 +89,12 @@ def capability_statement(
             ],
             documentation=f"Serves the screening Questionnaire {CANONICAL}",
         ),
+        _resource(
+            "CodeSystem",
+            ["read", "search-type"],
+            searchParam=[{"name": "url", "type": "uri", "documentation": "Canonical URL"}],
+            documentation="The project's CodeSystems (tiers, patterns, workup, answers, tasks)",
+        ),
     ]
     for kind, params in (derived_search or {}).items():
         resources.append(

@@ -17,7 +17,6 @@ import time
 from datetime import datetime, timedelta
 
 import orjson
-from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,6 @@ from shared.tasks import DELIVER_ALERT
 log = logging.getLogger("neuroscreen.notify")
 
 TIER_RANK = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
-DELIVERIES = Counter("neuroscreen_deliveries_total", "EHR delivery attempts", ["outcome"])
 
 
 class ResponseNotReady(Exception):
@@ -243,4 +241,3 @@ def _record(
     attempt.outcome = outcome
     attempt.http_status = status
     attempt.detail = detail
-    DELIVERIES.labels(outcome).inc()

@@ -14,7 +14,6 @@ import logging
 from functools import lru_cache
 
 import orjson
-from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,9 +28,6 @@ from shared.pipeline import ResponseState
 from shared.tasks import DELIVER_ALERT
 
 log = logging.getLogger("neuroscreen.screening")
-
-SCORED = Counter("neuroscreen_screenings_total", "Responses scored", ["tier"])
-FAILED = Counter("neuroscreen_screening_failures_total", "Responses the engine could not score")
 
 
 class ResponseNotVisible(Exception):
@@ -108,7 +104,6 @@ def _store(
     record.state_changed_at = now
     record.due_at = now
     enqueue(session, DELIVER_ALERT, record.id)
-    SCORED.labels(tier).inc()
     log.info(
         "response scored",
         extra={"response_id": record.id, "tier": tier, "knowledge_version": knowledge.version},
@@ -123,7 +118,6 @@ def _mark_failed(record: QuestionnaireResponseRecord, error: Exception) -> None:
     )
     record.state_changed_at = now
     record.due_at = None
-    FAILED.inc()
     log.error(
         "screening failed",
         extra={"response_id": record.id, "error": type(error).__name__},

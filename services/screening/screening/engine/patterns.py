@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from screening.knowledge import Knowledge
 from screening.knowledge.codegen import distinct
+from screening.knowledge.model import PatternRule
 from screening.knowledge.rules import RuleContext
 from screening.result import PatternFinding
 
@@ -29,20 +30,19 @@ def derive_patterns(
     """Label the neuropathy pattern(s); fills ``ctx.patterns`` for the later steps."""
     if not neuropathy:
         return (NO_SYMPTOMS,)
-    fired: dict[str, list[tuple[str, str]]] = {}
+    fired: dict[str, list[PatternRule]] = {}
     rules = knowledge.patterns
     for index, _ in knowledge.patterns_check(ctx):  # also fills ctx.patterns
         rule = rules[index]
-        fired.setdefault(rule.pattern, []).append((rule.id, rule.rationale))
+        fired.setdefault(rule.pattern, []).append(rule)
     if not fired:
         return (NOT_LOCATED,)
-    return tuple(
-        PatternFinding(
-            code=code,
-            rationale="; ".join(rationale for _, rationale in fired[code]),
-            evidence=distinct(ctx.patterns[code]),
-            rule_ids=tuple(rule_id for rule_id, _ in fired[code]),
-        )
-        for code in knowledge.pattern_order
-        if code in fired
-    )
+    found = []
+    for code in knowledge.pattern_order:
+        by = fired.get(code)
+        if by is None:
+            continue
+        rationale = by[0].rationale if len(by) == 1 else "; ".join(r.rationale for r in by)
+        rule_ids = tuple([r.id for r in by])
+        found.append(PatternFinding(code, rationale, distinct(ctx.patterns[code]), rule_ids))
+    return tuple(found)

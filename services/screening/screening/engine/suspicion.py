@@ -22,11 +22,10 @@ def rank_suspicions(
     """The suspected conditions, most suspected first; fills ``ctx.levels`` for later rules."""
     factor = knowledge.alternatives.factor if explaining else 1.0
     ranked: list[tuple[tuple[int, float, bool, int], Suspicion]] = []
-    for index, condition in enumerate(knowledge.conditions):
-        contributions, score, raised, known = condition.score(ctx)
+    conditions = knowledge.conditions
+    for index, contributions, score, known in knowledge.score_conditions(ctx):
+        condition = conditions[index]
         score *= factor
-        if not raised or score <= 0:
-            continue
         level: SuspicionLevel = (
             "high"
             if score >= condition.high

@@ -54,6 +54,7 @@ class _Compiler:
         self.data = data
         self.origin = origin
         self.rule_ids: set[str] = set()
+        self.weighted: list[tuple[codegen.WeightedRule, ...]] = []
         self.contract = build_contract(data.questionnaire, data.outputs, origin)
         self.evidence = EvidenceTable(self.contract.items)
         self.rules = RuleCompiler(
@@ -93,6 +94,7 @@ class _Compiler:
             patterns=patterns,
             pattern_order=tuple(self.contract.patterns),
             conditions=self._conditions(data.conditions),
+            score_conditions=codegen.generate_scorer(tuple(self.weighted), "conditions"),
             alternatives=self._alternatives(data.alternative_causes),
             red_flags=red_flags,
             tiers=tiers,
@@ -228,9 +230,9 @@ class _Compiler:
                     high=condition.levels.high,
                     moderate=condition.levels.moderate,
                     proxies=tuple(proxy for proxy, _ in proxies),
-                    score=codegen.generate_scorer(tuple(w for _, w in proxies), code),
                 )
             )
+            self.weighted.append(tuple(w for _, w in proxies))
         return tuple(built)
 
     def _proxy(

@@ -19,7 +19,7 @@ from screening.result import Contribution, Evidence, Finding, UnansweredItem, Wo
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A rule that fires when its condition holds: signs, red flags, tiers, considerations."""
+    """A rule that fires when its condition holds: signs, blockers, considerations."""
 
     id: str
     label: str
@@ -36,13 +36,15 @@ class Dn4:
     items: tuple[str, ...]
     cutoff: int
     source: str
-    pairs: tuple[tuple[str, tuple[Evidence, ...]], ...]
+    pairs: tuple[tuple[str, Evidence], ...]
     """Each item with its prebuilt "<item>: yes" evidence."""
     item_set: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
 class PatternRule:
+    """Derives one neuropathy-pattern code; ``rationale`` explains the label."""
+
     id: str
     pattern: str
     rationale: str
@@ -78,8 +80,6 @@ class ScreenedCondition:
     high: float
     moderate: float
     proxies: tuple[Proxy, ...]
-    score: Scorer
-    """All proxies compiled into one function: ``(contributions, score, raised, known)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,8 @@ class AlternativeCause:
 
 @dataclass(frozen=True, slots=True)
 class Alternatives:
+    """The non-immune causes, and when none of them may lower suspicion."""
+
     causes: tuple[AlternativeCause, ...]
     blockers: tuple[Rule, ...]
     """Conditions under which no alternative cause may lower suspicion."""
@@ -105,6 +107,8 @@ class Alternatives:
 
 @dataclass(frozen=True, slots=True)
 class RedFlag:
+    """A finding that makes the tier urgent, with the advice to give."""
+
     id: str
     label: str
     advice: str
@@ -116,6 +120,8 @@ class RedFlag:
 
 @dataclass(frozen=True, slots=True)
 class TierRule:
+    """Gives ``tier`` when it holds; kept highest tier first in :class:`Knowledge`."""
+
     id: str
     tier: str
     label: str
@@ -125,6 +131,8 @@ class TierRule:
 
 @dataclass(frozen=True, slots=True)
 class WorkupRule:
+    """Suggests ``codes`` for ``reason`` (a condition, pattern, ``baseline``...)."""
+
     id: str
     codes: tuple[str, ...]
     reason: str
@@ -168,6 +176,8 @@ class Knowledge:
     patterns: tuple[PatternRule, ...]
     pattern_order: tuple[str, ...]
     conditions: tuple[ScreenedCondition, ...]
+    score_conditions: Scorer
+    """Every condition's proxies compiled into one function (see ``generate_scorer``)."""
     alternatives: Alternatives
     red_flags: tuple[RedFlag, ...]
     tiers: tuple[TierRule, ...]

@@ -18,10 +18,12 @@ forms (one key per mapping)::
     {tier_at_least: moderate}
     {all: [...]} {any: [...]} {not: {...}}
 
-Conditions are compiled once, at load time, into plain closures so that the
-engine never parses or interprets YAML per call. A compiled predicate returns
-the answers that made it true (a tuple of :class:`Evidence`, possibly empty) or
-``None`` when it does not hold; that is how every finding can list its evidence.
+Conditions are validated into node trees (:mod:`~screening.knowledge.nodes`) and
+compiled once, at load time, into generated Python functions
+(:mod:`~screening.knowledge.codegen`), so the engine never parses or interprets
+YAML per call. A compiled predicate returns the answers that made it true (a
+tuple of :class:`Evidence`, possibly empty) or ``None`` when it does not hold;
+that is how every finding can list its evidence.
 
 Each rule belongs to a :class:`Stage` of the engine. A rule may only look at
 what earlier stages have produced (a red flag cannot look at the tier), and the
@@ -132,8 +134,8 @@ class EvidenceTable:
 class RuleCompiler:
     """Compiles YAML conditions, checking every name against the contract and the stage.
 
-    Each condition is validated into a tree of :mod:`~screening.knowledge.codegen`
-    nodes and then generated as one Python function.
+    Each condition is validated into a tree of :mod:`~screening.knowledge.nodes`
+    and then generated as one Python function.
     """
 
     def __init__(
