@@ -68,3 +68,19 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 OBSERVATION_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 # ServiceRequest.priority is a plain code (routine | urgent | asap | stat) bound to
 # http://hl7.org/fhir/ValueSet/request-priority, so it needs no system here.
+
+# --- Workflow policy shared by screening (ServiceRequest) and notify (Task, Communication) ---
+
+REQUEST_PRIORITY_BY_TIER = {
+    "urgent": "stat",
+    "high": "urgent",
+    "moderate": "routine",
+    "low": "routine",
+}
+"""Screening tier → FHIR request-priority (routine | urgent | asap | stat). An urgent tier
+means same-day assessment, so everything it asks for is ``stat``."""
+
+SCREENING_STATUS_EXTENSION = "http://neuroscreen.org/fhir/StructureDefinition/screening-status"
+"""Added to a QuestionnaireResponse when the intake serves it: where the response is in the
+pipeline (``state``, ``changed``, ``detail``) and what was written to the EHR
+(``ehrResource``). Never stored with the response, never forwarded."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from screening.engine import answers_from_questionnaire_response, evaluate
@@ -71,6 +71,15 @@ SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[Heal
 
 @SETTINGS
 @given(answers_strategy, st.sampled_from(RED_FLAG_ANSWERS))
+@example(  # once found: an old, settled ascending weakness let diabetes "explain" it
+    answers={
+        "diabetes": True,
+        "painful-cold": True,
+        "duration": "2-to-12-months",
+        "progression": "stable",
+    },
+    red_flag_answer=("rapid-ascending-weakness", True),
+)
 def test_adding_a_red_flag_answer_never_lowers_the_tier(answers, red_flag_answer):
     before = evaluate(answers, KNOWLEDGE)
     after = evaluate(with_answer(answers, *red_flag_answer), KNOWLEDGE)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from intake.records import any_of, last_updated_clause, paged, patient_clause
 from intake.search import SearchQuery, parse_query_string, parse_search, token_value
 from intake.validation import ValidatedResponse
+from shared.fhir.codes import SCREENING_STATUS_EXTENSION
 from shared.fhir.outcome import Issue, NotFound, PreconditionFailed, Unprocessable
 from shared.models import Delivery, QuestionnaireResponseRecord
 from shared.models.base import utcnow
@@ -34,7 +35,6 @@ SEARCH_PARAMETERS = {
     "subject": "reference",
     "identifier": "token",
 }
-STATUS_EXTENSION = "http://neuroscreen.org/fhir/StructureDefinition/screening-status"
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ def served_resource(
         for reference in orjson.loads(delivery.ehr_references):
             status.append({"url": "ehrResource", "valueReference": {"reference": reference}})
     resource["extension"] = [
-        *[e for e in resource.get("extension", []) if e.get("url") != STATUS_EXTENSION],
-        {"url": STATUS_EXTENSION, "extension": status},
+        *[e for e in resource.get("extension", []) if e.get("url") != SCREENING_STATUS_EXTENSION],
+        {"url": SCREENING_STATUS_EXTENSION, "extension": status},
     ]
     return resource
 

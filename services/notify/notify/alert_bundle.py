@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.fhir.codes import REVIEW_SCREENING, SCREENING_OUTPUT_IDENTIFIER, TASKS
+from shared.fhir.codes import (
+    REQUEST_PRIORITY_BY_TIER,
+    REVIEW_SCREENING,
+    SCREENING_OUTPUT_IDENTIFIER,
+    SCREENING_STATUS_EXTENSION,
+    TASKS,
+)
 
-PRIORITY_BY_TIER = {"urgent": "stat", "high": "urgent", "moderate": "routine", "low": "routine"}
 COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
 DECISION_SUPPORT = (
     "Clinical decision support, not a diagnosis: review the answers and decide on follow-up."
@@ -93,11 +98,12 @@ def _as_sent(resource: dict[str, Any], placeholders: dict[str, str]) -> dict[str
     """The resource without our server's id/meta, local references → placeholders."""
     sent = {k: v for k, v in resource.items() if k not in ("id", "meta")}
     if resource["resourceType"] == "QuestionnaireResponse":
-        sent["extension"] = [
-            e for e in sent.get("extension", []) if "neuroscreen.org" not in e.get("url", "")
-        ] or None
-        if sent["extension"] is None:
-            del sent["extension"]
+        extensions = [
+            e for e in sent.get("extension", []) if e.get("url") != SCREENING_STATUS_EXTENSION
+        ]
+        sent.pop("extension", None)
+        if extensions:
+            sent["extension"] = extensions
         if "identifier" not in sent:
             sent["identifier"] = _identifier(f"questionnaire-response/{resource['id']}")
     return _rewrite_references(sent, placeholders)
@@ -143,7 +149,7 @@ def _task(
         "identifier": [_identifier(f"task/{content.response_id}")],
         "status": "requested",
         "intent": "order",
-        "priority": PRIORITY_BY_TIER[content.tier],
+        "priority": REQUEST_PRIORITY_BY_TIER[content.tier],
         "code": {
             "coding": [
                 {
@@ -182,7 +188,7 @@ def _communication(
         "category": [
             {"coding": [{"system": COMMUNICATION_CATEGORY, "code": "alert", "display": "Alert"}]}
         ],
-        "priority": PRIORITY_BY_TIER[content.tier],
+        "priority": REQUEST_PRIORITY_BY_TIER[content.tier],
         "subject": {"reference": content.patient},
         "about": [{"reference": task_url}, {"reference": risk_url}],
         "recipient": [{"reference": coordinator}],

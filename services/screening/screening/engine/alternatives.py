@@ -3,10 +3,11 @@
 A reported cause (diabetes, alcohol, chemotherapy, B12 deficiency,
 hypothyroidism, nerve injury) explains the picture only when every derived
 pattern is one it produces, the course is chronic, and no systemic or
-autoimmune feature, red flag or sudden foot/wrist drop is present. Then it
-lowers the suspicion scores and lets the tier fall to ``low``. Otherwise it is
-still reported, with the reasons it does not explain the picture, because
-immune and non-immune causes coexist.
+autoimmune feature, red flag, sudden foot/wrist drop or ascending weakness is
+present (the knowledge base's blockers). Then it lowers the suspicion scores
+and lets the tier fall to ``low``. Otherwise it is still reported, with the
+reasons it does not explain the picture, because immune and non-immune causes
+coexist.
 """
 
 from __future__ import annotations

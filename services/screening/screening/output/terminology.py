@@ -30,6 +30,7 @@ from shared.fhir.codes import (
     NEUROPATHY_PATTERN,
     OBSERVATION_CATEGORY,
     OBSERVATION_INTERPRETATION,
+    REQUEST_PRIORITY_BY_TIER,
     RISK_PROBABILITY,
     SCREEN_ANSWERS,
     SCREENING_TIER,
@@ -63,7 +64,6 @@ SYSTEM_NAMES: Mapping[str, str] = {SNOMED: "SNOMED CT", LOINC: "LOINC"}
 _TAGGED_SYSTEMS = frozenset(SYSTEM_NAMES)
 """Clinical terminologies whose Codings carry the code-verification extension."""
 _VERIFICATION_CODES: Mapping[str, str] = {"V": "verified", "C": "corroborated"}
-_PRIORITIES = frozenset({"routine", "urgent", "asap", "stat"})
 _CODE_KEYS = frozenset({"system", "code", "display", "status", "source"})
 
 
@@ -142,7 +142,7 @@ class TierTerms:
 
     risk_probability: ExternalCode
     priority: str
-    """ServiceRequest.priority (request-priority code)."""
+    """ServiceRequest.priority (request-priority code), from the shared workflow policy."""
 
 
 @dataclass(frozen=True)
@@ -263,11 +263,10 @@ def _tiers(data: Any, probabilities: Mapping[str | None, ExternalCode]) -> dict[
     result: dict[str, TierTerms] = {}
     for tier, entry in tiers.items():
         where = f"tiers.{tier}"
-        _keys(_mapping(entry, where), {"risk_probability", "priority"}, where)
-        if entry["priority"] not in _PRIORITIES:
-            raise TerminologyError(f"{where}.priority must be one of {sorted(_PRIORITIES)}")
+        _keys(_mapping(entry, where), {"risk_probability"}, where)
         result[tier] = TierTerms(
-            _probability(entry["risk_probability"], probabilities, where), entry["priority"]
+            _probability(entry["risk_probability"], probabilities, where),
+            REQUEST_PRIORITY_BY_TIER[tier],
         )
     return result
 
