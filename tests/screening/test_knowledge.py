@@ -408,3 +408,36 @@ def test_contract_matches_the_published_questionnaire(knowledge: Knowledge):
         link_id: (spec.kind, spec.repeats, spec.codes) for link_id, spec in knowledge.items.items()
     }
     assert found == expected
+
+
+def test_every_condition_form_compiles_and_explains(tmp_path: Path):
+    """Forms v1 does not use yet (age bounds, ``is: false``) work when a version needs them."""
+    data = raw_knowledge()
+    data["conditions"]["egpa"]["proxies"].append(
+        {
+            "id": "egpa-age-band",
+            "kind": "supportive",
+            "weight": 0.5,
+            "label": "age 40 to 69 (mean onset about 50)",
+            "when": {"all": [{"item": "age", "at_least": 40}, {"item": "age", "below": 70}]},
+            "source": "comarmond-2013",
+        }
+    )
+    data["conditions"]["egpa"]["proxies"].append(
+        {
+            "id": "egpa-not-numb",
+            "kind": "supportive",
+            "weight": 0.5,
+            "label": "numbness answered no",
+            "when": {"item": "numbness", "is": False},
+            "source": "grayson-2022",
+        }
+    )
+    knowledge = load_knowledge_file(write(tmp_path, data))
+    result = evaluate({"age": 52, "numbness": False, "high-eosinophils": True}, knowledge)
+    contributions = {c.rule_id: c for c in result.suspicions[0].contributions}
+    assert [e.text for e in contributions["egpa-age-band"].evidence] == ["age: 52"]
+    assert [e.text for e in contributions["egpa-not-numb"].evidence] == ["numbness: no"]
+    assert result.suspicions[0].score == 6.0
+    older = evaluate({"age": 75, "high-eosinophils": True}, knowledge)
+    assert "egpa-age-band" not in {c.rule_id for c in older.suspicions[0].contributions}

@@ -6,8 +6,10 @@ however clinically odd, is fair game.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -94,6 +96,39 @@ def test_adding_several_red_flag_answers_never_lowers_the_tier(answers, red_flag
     for link_id, value in red_flag_answers:
         changed = with_answer(changed, link_id, value)
     assert RANK[evaluate(changed, KNOWLEDGE).tier] >= RANK[before.tier]
+
+
+POSITIVE_ANSWERS: tuple[tuple[str, Any], ...] = (
+    *((i, True) for i, spec in ITEMS.items() if spec.kind == "boolean" and i not in ALTERNATIVES),
+    *(("known-conditions", code) for code in ITEMS["known-conditions"].codes if code != "none"),
+)
+
+
+@SETTINGS
+@given(answers_strategy, st.sampled_from(POSITIVE_ANSWERS))
+@example(  # haematuria scores -1 for EGPA: it re-ranks, it must not de-escalate
+    answers={
+        "numbness": True,
+        "spread-pattern": "both-sides-from-feet",
+        "adult-onset-asthma": True,
+        "nasal-polyps": True,
+    },
+    positive_answer=("blood-protein-urine", True),
+)
+@example(  # hepatitis C excludes Sjögren's classification but not the urgency
+    answers={
+        "numbness": True,
+        "spread-pattern": "started-hands-face-trunk",
+        "dry-eyes-mouth": True,
+    },
+    positive_answer=("hepatitis-c", True),
+)
+def test_adding_any_feature_other_than_an_alternative_cause_never_lowers_the_tier(
+    answers, positive_answer
+):
+    before = evaluate(answers, KNOWLEDGE)
+    after = evaluate(with_answer(answers, *positive_answer), KNOWLEDGE)
+    assert RANK[after.tier] >= RANK[before.tier], (before.tier, after.tier)
 
 
 @SETTINGS
@@ -184,3 +219,16 @@ def test_a_questionnaire_response_round_trips(answers):
     }  # fmt: skip
     parsed = answers_from_questionnaire_response(resource, KNOWLEDGE)
     assert evaluate(parsed, KNOWLEDGE) == evaluate(answers, KNOWLEDGE)
+
+
+def test_no_added_feature_lowers_the_tier_of_any_vignette():
+    """Deterministic companion to the properties, from every clinical vignette."""
+    vignettes = yaml.safe_load((Path(__file__).parent / "vignettes.yaml").read_text("utf-8"))
+    for vignette in vignettes:
+        answers = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in vignette["answers"].items()
+        }
+        before = RANK[evaluate(answers, KNOWLEDGE).tier]
+        for link_id, value in (*POSITIVE_ANSWERS, *RED_FLAG_ANSWERS):
+            after = evaluate(with_answer(answers, link_id, value), KNOWLEDGE)
+            assert RANK[after.tier] >= before, (vignette["id"], link_id, value)

@@ -6,13 +6,16 @@ or shared features, family history, sex) add weight but never raise a
 suspicion on their own. An alternative cause that explains the picture scales
 every score down. Levels come from each condition's thresholds; the ranking
 compares scores relative to each condition's ``high`` threshold, because the
-scales differ (the criteria they echo do).
+scales differ (the criteria they echo do). Negative weights (haematuria for
+EGPA, hepatitis C for Sjögren's) lower the suspicion of that condition but not
+its *cluster* level, which the tier rules read: a feature that points to a
+different disease is never a reason for less urgency.
 """
 
 from __future__ import annotations
 
 from screening.knowledge import Knowledge
-from screening.knowledge.rules import LEVEL_RANK, RuleContext
+from screening.knowledge.rules import RuleContext
 from screening.result import Finding, Suspicion, SuspicionLevel
 
 
@@ -23,26 +26,36 @@ def rank_suspicions(
     factor = knowledge.alternatives.factor if explaining else 1.0
     ranked: list[tuple[tuple[int, float, bool, int], Suspicion]] = []
     conditions = knowledge.conditions
-    for index, contributions, score, known in knowledge.score_conditions(ctx):
+    clusters = ctx.clusters
+    evidence = ctx.suspicion_evidence
+    for index, contributions, score, known, positive, found in knowledge.score_conditions(ctx):
         condition = conditions[index]
+        evidence[condition.code] = found
         score *= factor
-        level: SuspicionLevel = (
-            "high"
-            if score >= condition.high
-            else "moderate"
-            if score >= condition.moderate
-            else "low"
-        )
+        positive *= factor
+        # The cluster level ignores weights that point away from the condition (such as
+        # haematuria for EGPA): they change which disease leads, never how urgent it is.
+        clusters[condition.code] = _rank(positive, condition.high, condition.moderate)
+        if score <= 0:
+            continue
+        rank = _rank(score, condition.high, condition.moderate)
         suspicion = Suspicion(
-            condition.code, level, round(score, 3), tuple(contributions), explaining
+            condition.code, LEVELS[rank], round(score, 3), tuple(contributions), explaining
         )
         # Rank by level, then by score relative to the condition's own scale; on a tie a
         # diagnosis the patient already has comes first, then knowledge-base order.
-        order = (LEVEL_RANK[level], score / condition.high, known, -index)
-        ranked.append((order, suspicion))
+        ranked.append(((rank, score / condition.high, known, -index), suspicion))
     ranked.sort(reverse=True)  # orders are unique (they end with the index)
     for (rank, _, _, _), suspicion in ranked:
         ctx.levels[suspicion.condition] = rank
         ctx.suspicions[suspicion.condition] = suspicion
     ctx.leading = ranked[0][1].condition if ranked else None
     return tuple(entry[1] for entry in ranked)
+
+
+LEVELS: tuple[SuspicionLevel, ...] = ("low", "low", "moderate", "high")
+"""Level by rank (rank 0 is unused: a listed suspicion is at least low)."""
+
+
+def _rank(score: float, high: float, moderate: float) -> int:
+    return 3 if score >= high else 2 if score >= moderate else 1

@@ -22,5 +22,5 @@ def assign_tier(ctx: RuleContext, knowledge: Knowledge) -> tuple[Tier, tuple[Fin
     best = TIER_RANK[reasons[0][0].tier] if reasons else 0
     ctx.tier = best
     return TIER_ORDER[best], tuple(
-        Finding(rule.id, rule.label, distinct(found), rule.source) for rule, found in reasons
+        [Finding(rule.id, rule.label, distinct(found), rule.source) for rule, found in reasons]
     )

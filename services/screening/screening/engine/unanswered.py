@@ -24,8 +24,11 @@ def list_unanswered(
         missing = rule.item_set & unanswered
         if not missing or (rule.when is not None and rule.when.check(ctx) is None):
             continue
+        unanswered -= missing  # each item is reported once, with its first reason
         prebuilt = rule.prebuilt if not rule.templated else rule.by_dn4[dn4.score, dn4.unanswered]
         for item in rule.items:
-            if item in missing and item not in found:
+            if item in missing:
                 found[item] = prebuilt[item]
+        if not unanswered:
+            break
     return tuple(found.values())

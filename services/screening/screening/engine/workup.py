@@ -4,14 +4,14 @@ Only responses with neuropathy evidence get a work-up. Urgent responses start
 with ``emergency-assessment``; when every red flag is GBS-type, that is all, as
 outpatient tests must never delay the emergency. Otherwise the baseline set
 comes next, then the additions of every work-up rule that fires, in knowledge
-order. A code suggested by several rules appears once, with all their reasons.
+order. A code suggested by several rules appears once, with all their reasons;
+every such step is prebuilt with the knowledge, so none is assembled per call.
 """
 
 from __future__ import annotations
 
 from screening.engine.red_flags import RedFlags
 from screening.knowledge import Knowledge
-from screening.knowledge.model import WorkupRule
 from screening.knowledge.rules import RuleContext
 from screening.result import WorkupStep
 
@@ -20,24 +20,24 @@ def suggest_workup(
     ctx: RuleContext, knowledge: Knowledge, red_flags: RedFlags, neuropathy: bool
 ) -> tuple[WorkupStep, ...]:
     """The work-up steps for this response, most pressing first."""
-    chosen: dict[str, WorkupStep] = {}
+    chosen: dict[str, tuple[str, ...]] = {}  # code -> ids of the rules suggesting it
     if red_flags.findings:
-        chosen.update(knowledge.emergency.step_by_code)
+        chosen.update(knowledge.emergency.suggests)
         if red_flags.emergency_only:
-            return tuple(chosen.values())
+            return _steps(knowledge, chosen)
     if not neuropathy:
-        return tuple(chosen.values())
-    chosen.update(knowledge.baseline.step_by_code)
+        return _steps(knowledge, chosen)
+    chosen.update(knowledge.baseline.suggests)
     rules = knowledge.workup
     for index, _ in knowledge.workup_check(ctx):
         rule = rules[index]
-        for step in rule.steps:
-            earlier = chosen.get(step.code)
-            chosen[step.code] = step if earlier is None else _merged(earlier, rule)
-    return tuple(chosen.values())
+        rule_id = (rule.id,)
+        for code in rule.codes:
+            chosen[code] = chosen.get(code, ()) + rule_id
+    return _steps(knowledge, chosen)
 
 
-def _merged(step: WorkupStep, rule: WorkupRule) -> WorkupStep:
-    """``step`` also suggested by ``rule``: one step, both reasons and rule ids."""
-    reasons = step.reasons if rule.reason in step.reasons else (*step.reasons, rule.reason)
-    return WorkupStep(step.code, reasons, (*step.rule_ids, rule.id))
+def _steps(knowledge: Knowledge, chosen: dict[str, tuple[str, ...]]) -> tuple[WorkupStep, ...]:
+    """The prebuilt step for each code and the exact rules that suggested it."""
+    steps = knowledge.workup_steps
+    return tuple([steps[code, rule_ids] for code, rule_ids in chosen.items()])

@@ -4,7 +4,8 @@ The rule compiler (:mod:`screening.knowledge.rules`) validates a YAML condition
 into a small tree of nodes. This module writes each tree out as the source of
 one straight-line Python function and compiles it: ``all`` becomes nested
 ``if`` blocks that stop at the first failing part, ``any_yes`` becomes one
-dictionary lookup per item, facts are memoised inline. A rule then costs one
+set membership test per item (``ctx.yes`` holds the items answered yes), facts
+are memoised inline. A rule then costs one
 call instead of one call per node. Whole stages (signs, patterns, red flags,
 tiers, work-up, considerations) and the scoring of all six conditions are each
 generated as a single function too. That is what lets the engine screen about
@@ -49,11 +50,16 @@ from screening.knowledge.nodes import (
     TierAtLeast,
 )
 
-MISSING = object()
-"""Marks a fact not yet computed in ``ctx.facts``."""
-
 _USES_GET = re.compile(r"(?<![.\w])get\(")
 _USES_ANSWERS = re.compile(r"' in a\b")
+_USES_YES = re.compile(r"' in yes\b")
+
+
+def _is_test(node: Is) -> str:
+    """``yes`` holds the items answered yes: membership beats a dictionary lookup."""
+    if node.expected:
+        return f"{node.link_id!r} in yes"
+    return f"get({node.link_id!r}) is False"
 
 
 def distinct(evidence: Evidences) -> Evidences:
@@ -65,17 +71,6 @@ def distinct(evidence: Evidences) -> Evidences:
     if len(evidence) < 2 or len(set(map(id, evidence))) == len(evidence):
         return evidence
     return tuple({id(item): item for item in evidence}.values())
-
-
-def suspicion_evidence(ctx: Any, condition: str) -> Evidences:
-    """The answers behind a condition's suspicion, flattened once per response."""
-    found = ctx.suspicion_evidence.get(condition)
-    if found is None:
-        contributions = ctx.suspicions[condition].contributions
-        found = ctx.suspicion_evidence[condition] = tuple(
-            item for contribution in contributions for item in contribution.evidence
-        )
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,46 +89,60 @@ class WeightedRule:
     """The contribution when the evidence never varies, else ``None``."""
 
 
-Scorer = Callable[[Any], list[tuple[int, list[Any], float, bool]]]
+Scorer = Callable[[Any], list[tuple[int, list[Any], float, bool, float, Evidences]]]
 
 
 def generate_scorer(conditions: tuple[tuple[WeightedRule, ...], ...], name: str) -> Scorer:
     """Compile every condition's proxies into one ``score(ctx)`` function.
 
-    It returns ``(condition index, contributions, score, known)`` for each condition
-    that a ``proxy`` or ``known`` rule raised and whose score is positive; every proxy
-    is inlined in knowledge order, so scoring all conditions is a single call.
+    It returns ``(condition index, contributions, score, known, positive, evidence)``
+    for each condition that a ``proxy`` or ``known`` rule raised: ``positive`` sums the
+    positive weights only (``score`` may still be zero or less) and ``evidence`` joins
+    the contributions' evidence. Every proxy is inlined in knowledge order, so scoring
+    all conditions is a single call.
     """
     writer = _Writer()
     line = writer.line
     line(1, "found = []")
     for number, rules in enumerate(conditions):
         line(1, "c = []")
+        line(1, "e = ()")
         line(1, "s = 0.0")
         line(1, "raised = False")
         line(1, "known = False")
+        line(1, "positive = 0.0")
         for index, rule in enumerate(rules):
             part = f"p{number}_{index}"
             if isinstance(rule.node, Is) and rule.fixed is not None:
-                line(1, f"if get({rule.node.link_id!r}) is {rule.node.expected}:")
-                line(2, f"c.append({writer.constant(rule.fixed)})")
+                line(1, f"if {_is_test(rule.node)}:")
+                _add_fixed(writer, rule)
             else:
                 writer.emit(rule.node, part, 1)
                 line(1, f"if {part} is not None:")
                 if rule.fixed is not None:
-                    line(2, f"c.append({writer.constant(rule.fixed)})")
+                    _add_fixed(writer, rule)
                 else:
                     make = writer.constant(rule.contribution)
-                    line(2, f"c.append({make}(distinct({part})))")
+                    line(2, f"{part} = distinct({part})")
+                    line(2, f"c.append({make}({part}))")
+                    line(2, f"e += {part}")
             line(2, f"s += {rule.weight!r}")
+            if rule.weight > 0:
+                line(2, f"positive += {rule.weight!r}")
             if rule.raises:
                 line(2, "raised = True")
             if rule.known:
                 line(2, "known = True")
-        line(1, "if raised and s > 0:")
-        line(2, f"found.append(({number}, c, s, known))")
+        line(1, "if raised and positive > 0:")
+        line(2, f"found.append(({number}, c, s, known, positive, e))")
     line(1, "return found")
     return _function(writer, name, "score")  # type: ignore[return-value]
+
+
+def _add_fixed(writer: _Writer, rule: WeightedRule) -> None:
+    writer.line(2, f"c.append({writer.constant(rule.fixed)})")
+    if rule.node.static:
+        writer.line(2, f"e += {writer.constant(rule.node.static)}")
 
 
 StageCheck = Callable[[Any], list[tuple[int, Evidences]]]
@@ -196,14 +205,13 @@ def _function(writer: _Writer, name: str, kind: str) -> Callable[[Any], Any]:
             ("    a = ctx.answers", bool(_USES_GET.search(body) or _USES_ANSWERS.search(body))),
             ("    get = a.get", bool(_USES_GET.search(body))),
             ("    facts = ctx.facts", "facts" in body),
+            ("    yes = ctx.yes", bool(_USES_YES.search(body))),
         )
         if used
     ]
     source = "\n".join([f"def {kind}(ctx):", *prologue, body])
     namespace: dict[str, Any] = {
-        "MISSING": MISSING,
         "distinct": distinct,
-        "suspicion_evidence": suspicion_evidence,
         **writer.constants,
     }
     exec(compile(source, f"<rule {name}>", "exec"), namespace)  # noqa: S102 - see module doc
@@ -230,7 +238,7 @@ class _Writer:
         line = self.line
         if isinstance(node, Is):
             evidence = self.constant(node.evidence)
-            line(indent, f"{t} = {evidence} if get({node.link_id!r}) is {node.expected} else None")
+            line(indent, f"{t} = {evidence} if {_is_test(node)} else None")
         elif isinstance(node, Chosen):
             line(indent, f"{t} = {self.constant(dict(node.table))}.get(get({node.link_id!r}))")
         elif isinstance(node, Includes):
@@ -262,7 +270,7 @@ class _Writer:
             line(indent, f"{t} = None")
             for link_id, evidence in node.pairs:
                 name = self.constant(evidence)
-                line(indent, f"if get({link_id!r}) is True:")
+                line(indent, f"if {link_id!r} in yes:")
                 line(indent + 1, f"{t} = {name} if {t} is None else {t} + {name}")
         elif isinstance(node, AnyAnswered):
             test = " or ".join(f"{link_id!r} in a" for link_id in node.link_ids)
@@ -272,15 +280,16 @@ class _Writer:
                 line(indent, f"{t} = facts[{node.name!r}]")
             else:
                 compute = self.constant(node.compute)
-                line(indent, f"{t} = facts.get({node.name!r}, MISSING)")
-                line(indent, f"if {t} is MISSING:")
+                line(indent, f"if {node.name!r} in facts:")
+                line(indent + 1, f"{t} = facts[{node.name!r}]")
+                line(indent, "else:")
                 line(indent + 1, f"{t} = facts[{node.name!r}] = {compute}(ctx)")
         elif isinstance(node, Pattern):
             line(indent, f"{t} = ctx.patterns.get({node.code!r})")
         elif isinstance(node, Level):
             line(indent, f"{t} = None")
-            line(indent, f"if ctx.levels.get({node.condition!r}, 0) >= {node.rank}:")
-            line(indent + 1, f"{t} = suspicion_evidence(ctx, {node.condition!r})")
+            line(indent, f"if ctx.{node.scale}.get({node.condition!r}, 0) >= {node.rank}:")
+            line(indent + 1, f"{t} = ctx.suspicion_evidence[{node.condition!r}]")
         elif isinstance(node, Call):
             line(indent, f"{t} = {self.constant(node.check)}(ctx)")
         elif isinstance(node, TierAtLeast):

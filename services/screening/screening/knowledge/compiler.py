@@ -9,6 +9,7 @@ already knows; no wording claims a classification. Any failure raises
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -49,6 +50,24 @@ def _stage(rules: tuple[Rule | RedFlag | WorkupRule, ...], name: str) -> codegen
     return codegen.generate_stage(tuple(r.when.node for r in rules), name)  # type: ignore[union-attr]
 
 
+def _workup_steps(
+    rules: tuple[WorkupRule, ...],
+) -> dict[tuple[str, tuple[str, ...]], WorkupStep]:
+    """Every step any combination of rules can make, in engine order (a few hundred)."""
+    by_code: dict[str, list[WorkupRule]] = {}
+    for rule in rules:
+        for code in rule.codes:
+            by_code.setdefault(code, []).append(rule)
+    steps = {}
+    for code, suggesting in by_code.items():
+        for size in range(1, len(suggesting) + 1):
+            for chosen in itertools.combinations(suggesting, size):
+                reasons = tuple(dict.fromkeys(rule.reason for rule in chosen))
+                rule_ids = tuple(rule.id for rule in chosen)
+                steps[code, rule_ids] = WorkupStep(code, reasons, rule_ids)
+    return steps
+
+
 class _Compiler:
     def __init__(self, data: schema.KnowledgeModel, origin: str) -> None:
         self.data = data
@@ -76,6 +95,8 @@ class _Compiler:
         tiers = self._tiers(data.tiers)
         patterns = tuple(self._pattern(p) for p in data.patterns)
         red_flags = tuple(self._red_flag(r) for r in data.red_flags)
+        emergency = self._workup(data.workup.emergency, needs_when=False)
+        baseline = self._workup(data.workup.baseline, needs_when=False)
         workup = tuple(self._workup(w, needs_when=True) for w in data.workup.rules)
         considerations = tuple(
             self._rule(c, Stage.WORKUP, "consideration") for c in data.considerations
@@ -83,6 +104,7 @@ class _Compiler:
         return Knowledge(
             id=data.id,
             version=data.version,
+            label=f"{data.id} {data.version}",
             contract=self.contract,
             sources=dict(data.sources),
             evidence=self.evidence,
@@ -104,9 +126,10 @@ class _Compiler:
                 **{flag.id: flag.label for flag in data.red_flags},
                 **{cause.id: cause.label for cause in data.alternative_causes.causes},
             },
-            emergency=self._workup(data.workup.emergency, needs_when=False),
-            baseline=self._workup(data.workup.baseline, needs_when=False),
+            emergency=emergency,
+            baseline=baseline,
             workup=workup,
+            workup_steps=_workup_steps((emergency, baseline, *workup)),
             considerations=considerations,
             key_items=(key_items := tuple(self._key_item(k) for k in data.key_items)),
             key_item_ids=frozenset(i for rule in key_items for i in rule.items),
@@ -349,8 +372,7 @@ class _Compiler:
                 else None
             ),
             source=self.cite(rule.source, where),
-            steps=(steps := tuple(WorkupStep(c, (rule.reason,), (rule_id,)) for c in rule.codes)),
-            step_by_code={step.code: step for step in steps},
+            suggests={code: (rule_id,) for code in rule.codes},
         )
 
     def _dn4_texts(

@@ -16,6 +16,8 @@ from screening.knowledge.errors import KnowledgeError
 from screening.knowledge.schema import OutputsModel, QuestionnaireModel
 
 TIERS = ("low", "moderate", "high", "urgent")
+INTEGER_RANGE = range(151)
+"""Valid integer answers (``age`` in years)."""
 MAX_REPEAT_CODES = 14
 """Valid answers to a repeating item are precomputed: 2**14 is still small."""
 

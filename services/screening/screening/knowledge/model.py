@@ -138,9 +138,8 @@ class WorkupRule:
     reason: str
     when: Condition | None
     source: str
-    steps: tuple[WorkupStep, ...]
-    """One prebuilt step per code, used as is when no other rule suggests the same code."""
-    step_by_code: Mapping[str, WorkupStep]
+    suggests: Mapping[str, tuple[str, ...]]
+    """Each code mapped to ``(id,)``: this rule's share of a step's rule ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +166,8 @@ class Knowledge:
 
     id: str
     version: str
+    label: str
+    """``neuroscreen-kb 1.0.0``: how results and resources name this knowledge."""
     contract: Contract
     sources: Mapping[str, str]
     evidence: EvidenceTable
@@ -188,6 +189,8 @@ class Knowledge:
     emergency: WorkupRule
     baseline: WorkupRule
     workup: tuple[WorkupRule, ...]
+    workup_steps: Mapping[tuple[str, tuple[str, ...]], WorkupStep]
+    """Every step the rules can produce, by (code, ids of the rules suggesting it)."""
     considerations: tuple[Rule, ...]
     key_items: tuple[KeyItemRule, ...]
     key_item_ids: frozenset[str]
@@ -204,8 +207,3 @@ class Knowledge:
     def items(self) -> Mapping[str, ItemSpec]:
         """The questionnaire items of the contract, by linkId."""
         return self.contract.items
-
-    @property
-    def label(self) -> str:
-        """``neuroscreen-kb 1.0.0``: how results and resources name this knowledge."""
-        return f"{self.id} {self.version}"

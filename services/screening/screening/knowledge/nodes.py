@@ -116,10 +116,15 @@ class Pattern(Node):
 
 @dataclass(frozen=True, slots=True)
 class Level(Node):
-    """Suspicion of ``condition`` at ``rank`` or above; evidence is that suspicion's."""
+    """Suspicion of ``condition`` at ``rank`` or above; evidence is that suspicion's.
+
+    ``scale`` is ``levels`` (the suspicion level) or ``clusters`` (the level its
+    positive features alone reach, before weights that point away from it).
+    """
 
     condition: str
     rank: int
+    scale: str = "levels"
 
 
 @dataclass(frozen=True, slots=True)

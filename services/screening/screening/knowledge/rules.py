@@ -14,6 +14,7 @@ forms (one key per mapping)::
     {fact: vasculitis-features}                 a named condition or an engine fact
     {pattern: mononeuritis-multiplex}           a neuropathy pattern was derived
     {suspicion: egpa, at_least: moderate}       suspicion level (``any`` for any condition)
+    {cluster: any, at_least: high}              level of the positive features alone
     {leading_suspicion: [egpa, lupus], at_least: moderate}
     {tier_at_least: moderate}
     {all: [...]} {any: [...]} {not: {...}}
@@ -36,10 +37,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from screening.knowledge import codegen, nodes
-from screening.knowledge.contract import ItemSpec
+from screening.knowledge.contract import INTEGER_RANGE, ItemSpec
 from screening.knowledge.errors import KnowledgeError
 from screening.knowledge.nodes import Evidences, Predicate
 from screening.result import AnswerValue, Evidence, Suspicion
@@ -74,6 +77,7 @@ class RuleContext:
 
     __slots__ = (
         "answers",
+        "clusters",
         "facts",
         "leading",
         "levels",
@@ -81,13 +85,17 @@ class RuleContext:
         "suspicion_evidence",
         "suspicions",
         "tier",
+        "yes",
     )
 
     def __init__(self, answers: Mapping[str, AnswerValue]) -> None:
         self.answers = answers
+        self.yes: set[str] = set(compress(answers, map(is_, answers.values(), repeat(True))))
+        """The items answered yes (boolean ``True``), computed once at C speed."""
         self.facts: dict[str, Evidences | None] = {}
         self.patterns: dict[str, Evidences] = {}
         self.levels: dict[str, int] = {}
+        self.clusters: dict[str, int] = {}
         self.suspicions: dict[str, Suspicion] = {}
         self.suspicion_evidence: dict[str, Evidences] = {}
         self.leading: str | None = None
@@ -107,8 +115,9 @@ class Condition:
 class EvidenceTable:
     """Pre-built :class:`Evidence` for every boolean and code answer, shared by all rules.
 
-    Building these once keeps evaluation allocation-free for the common case and
-    gives every rule the same wording for the same answer.
+    Building these once keeps evaluation allocation-free and gives every rule the
+    same wording for the same answer; because each answer has exactly one evidence
+    object, evidence can be de-duplicated by identity.
     """
 
     def __init__(self, items: Mapping[str, ItemSpec]) -> None:
@@ -118,6 +127,11 @@ class EvidenceTable:
             if spec.kind == "boolean":
                 self._table[spec.link_id, True] = Evidence(spec.link_id, True, f"{spec.text}: yes")
                 self._table[spec.link_id, False] = Evidence(spec.link_id, False, f"{spec.text}: no")
+            if spec.kind == "integer":
+                for number in INTEGER_RANGE:
+                    self._table[spec.link_id, number] = Evidence(
+                        spec.link_id, number, f"{spec.text}: {number}"
+                    )
             for code in spec.codes:
                 value: AnswerValue = (code,) if spec.repeats else code
                 text = f"{spec.text}: {(spec.code_text or {}).get(code, code)}"
@@ -212,7 +226,7 @@ class RuleCompiler:
                     f"{where}: {raw['pattern']!r} is not a neuropathy-pattern code"
                 )
             return nodes.Pattern(raw["pattern"])
-        if "suspicion" in keys or "leading_suspicion" in keys:
+        if keys & {"suspicion", "leading_suspicion", "cluster"}:
             return self._suspicion(raw, stage, where)
         if "tier_at_least" in keys:
             self._only_keys(raw, {"tier_at_least"}, where)
@@ -273,7 +287,8 @@ class RuleCompiler:
     def _suspicion(self, raw: Mapping[str, Any], stage: Stage, where: str) -> nodes.Node:
         self._needs(stage, Stage.TIERS, "suspicion", where)
         leading = "leading_suspicion" in raw
-        key = "leading_suspicion" if leading else "suspicion"
+        key = next(k for k in ("leading_suspicion", "cluster", "suspicion") if k in raw)
+        scale = "clusters" if key == "cluster" else "levels"
         self._only_keys(raw, {key, "at_least"}, where)
         level = raw.get("at_least", "low")
         if level not in LEVEL_RANK:
@@ -290,7 +305,7 @@ class RuleCompiler:
             def leading_suspicion(ctx: RuleContext) -> Evidences | None:
                 top = ctx.leading
                 if top in wanted and ctx.levels.get(top, 0) >= rank:  # type: ignore[arg-type]
-                    return codegen.suspicion_evidence(ctx, top)  # type: ignore[arg-type]
+                    return ctx.suspicion_evidence[top]  # type: ignore[arg-type]
                 return None
 
             return nodes.Call(leading_suspicion)
@@ -298,15 +313,15 @@ class RuleCompiler:
 
             def any_suspicion(ctx: RuleContext) -> Evidences | None:
                 found: Evidences | None = None
-                for code, value in ctx.levels.items():
+                for code, value in getattr(ctx, scale).items():
                     if value >= rank:
-                        found = (found or ()) + codegen.suspicion_evidence(ctx, code)
+                        found = (found or ()) + ctx.suspicion_evidence[code]
                 return found
 
             return nodes.Call(any_suspicion)
         if len(codes) == 1:
-            return nodes.Level(codes[0], rank)
-        return nodes.AnyOf(tuple(nodes.Level(code, rank) for code in codes))
+            return nodes.Level(codes[0], rank, scale)
+        return nodes.AnyOf(tuple(nodes.Level(code, rank, scale) for code in codes))
 
     # -- checks --------------------------------------------------------------------------
 
