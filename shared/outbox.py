@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import orjson
 from prometheus_client import Counter
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
@@ -47,12 +47,18 @@ Publish = Callable[[TaskRoute, dict[str, str]], None]
 def enqueue(
     session: Session, route: TaskRoute, response_id: str, *, at: datetime | None = None
 ) -> None:
-    """Queue ``route`` for ``response_id`` as part of the caller's transaction."""
-    session.add(
-        OutboxMessage(
+    """Queue ``route`` for ``response_id`` as part of the caller's transaction.
+
+    A Core INSERT rather than ``session.add``: it is on every request's path, and the
+    row is never read back by the writer.
+    """
+    now = utcnow()
+    session.execute(
+        insert(OutboxMessage).values(
             task=route.name,
             payload=orjson.dumps({"response_id": response_id}).decode(),
-            available_at=at or utcnow(),
+            available_at=at or now,
+            created_at=now,
         )
     )
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from intake.records import any_of, last_updated_clause, paged, patient_clause
@@ -63,20 +64,14 @@ def create_response(
         if matches:
             return CreateOutcome(matches[0], created=False)
     content_hash = _content_hash(response.resource)
-    existing = _by_identifier(session, response.identifier)
-    if existing is not None:
-        return _replay(existing, content_hash)
     record = _new_record(response, content_hash)
-    try:
-        with session.begin_nested():
-            session.add(record)
-            enqueue(session, SCORE_RESPONSE, record.id)
-    except IntegrityError:
-        # A concurrent POST with the same identifier won the race.
+    if not _insert_unless_duplicate(session, record):
+        # The identifier is taken: by a replay of this response, or by another one.
         existing = _by_identifier(session, response.identifier)
         if existing is None:
-            raise
+            raise RuntimeError("insert ignored without a duplicate identifier")
         return _replay(existing, content_hash)
+    enqueue(session, SCORE_RESPONSE, record.id)
     return CreateOutcome(record, created=True)
 
 
@@ -112,6 +107,29 @@ def served_resource(
         {"url": SCREENING_STATUS_EXTENSION, "extension": status},
     ]
     return resource
+
+
+def _insert_unless_duplicate(session: Session, record: QuestionnaireResponseRecord) -> bool:
+    """Insert ``record`` unless its identifier is taken; True if it was inserted.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike) is the hot
+    path of the intake: no look-up before it, no savepoint around it, and a concurrent
+    duplicate is settled by the unique index rather than by an error. The record stays
+    a plain object the caller renders from; the ORM unit of work is not involved.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = {
+        column.key: getattr(record, column.key)
+        for column in QuestionnaireResponseRecord.__mapper__.column_attrs
+    }
+    statement = (
+        insert(QuestionnaireResponseRecord)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(QuestionnaireResponseRecord.id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def _search_statement(query: SearchQuery) -> Select[Any]:
