@@ -174,12 +174,12 @@ class Pipeline:
 
 
 @contextmanager
-def pipeline(scratch: Path, ehr_kind: str) -> Iterator[Pipeline]:
+def pipeline(scratch: Path, args: argparse.Namespace) -> Iterator[Pipeline]:
     """EHR, intake, screening and notify on a fresh database; all stopped afterwards."""
     with ExitStack() as cleanup:
         redis_url = cleanup.enter_context(harness.clean_redis())
         database_url = cleanup.enter_context(harness.fresh_database())
-        ehr, ehr_pid = start_ehr(ehr_kind, scratch, cleanup)
+        ehr, ehr_pid = start_ehr(args.ehr, scratch, cleanup)
         stack = Stack.create(
             database_url,
             redis_url,
@@ -188,13 +188,13 @@ def pipeline(scratch: Path, ehr_kind: str) -> Iterator[Pipeline]:
             ehr_token=EHR_TOKEN,
             ehr_max_transaction_entries="8",
             coordinator=COORDINATOR,
-            relay_interval_seconds="0.2",  # the production default (the test stack uses 0.1)
+            relay_interval_seconds=str(args.relay_interval),
         )
         cleanup.callback(stack.stop_all)
-        pids = {}
-        for name in ("intake", "screening", "notify"):
-            key = stack.start(name)
-            pids[name] = stack.processes[key].pid
+        pids = {"intake": stack.processes[stack.start("intake")].pid}
+        for name, count in (("screening", args.screening_workers), ("notify", args.notify_workers)):
+            for number in range(count):
+                pids[f"{name}{number or ''}"] = stack.processes[stack.start(name)].pid
         pids["ehr"] = ehr_pid
         yield Pipeline(stack, ehr, database_url, redis_url, patient="", pids=pids)
 
@@ -377,13 +377,25 @@ def summary_ms(seconds: list[float]) -> dict[str, float | None]:
     }
 
 
-def spot_check_ehr(system: Pipeline, ids: list[str], sample: int = 25) -> dict[str, Any]:
-    """Exactly one Task per alert (a sample, searched by identifier), and the totals.
+def spot_check_ehr(
+    system: Pipeline, ids: list[str], settled: bool, sample: int = 25
+) -> dict[str, Any]:
+    """Exactly one Task per notified response (a sample, searched by identifier), and as
+    many Tasks in the EHR as responses notified (the EHR is emptied before each phase).
 
-    The EHR is emptied before each phase, so its Task count is this phase's.
+    While alerts are still flowing (not settled) the counts are read Tasks first, so at
+    most the one alert notify is writing may have its Task before its ``notified`` state.
     """
-    step = max(1, len(ids) // sample)
-    checked = ids[::step][:sample]
+    tasks = system.ehr.stats().get("resources", {}).get("Task", 0)
+    with psycopg.connect(system.database_url) as connection:
+        notified = [
+            row[0]
+            for row in connection.execute(
+                "SELECT id FROM questionnaire_response WHERE id = ANY(%s) AND state = 'notified'",
+                (ids,),
+            )
+        ]
+    checked = notified[:: max(1, len(notified) // sample)][:sample]
     wrong = [
         response_id
         for response_id in checked
@@ -394,18 +406,37 @@ def spot_check_ehr(system: Pipeline, ids: list[str], sample: int = 25) -> dict[s
         )
         != 1
     ]
-    notified = harness.count(
-        system.database_url,
-        "SELECT count(*) FROM questionnaire_response WHERE id = ANY(%s) AND state = 'notified'",
-        (ids,),
-    )
-    tasks = system.ehr.stats().get("resources", {}).get("Task", 0)
+    counts_agree = tasks == len(notified) if settled else tasks <= len(notified) + 1
     return {
         "sampled": len(checked),
         "sample_without_exactly_one_task": len(wrong),
-        "notified_total": notified,
+        "notified": len(notified),
         "tasks_in_ehr": tasks,
-        "ok": not wrong and tasks == notified,
+        "ok": not wrong and counts_agree,
+    }
+
+
+def ehr_writes(system: Pipeline, ids: list[str]) -> dict[str, Any]:
+    """How long notify's writes to the EHR took (all transactions of one alert together),
+    from notify's own attempt log, and how many attempts it needed."""
+    with psycopg.connect(system.database_url) as connection:
+        rows = connection.execute(
+            "SELECT duration_ms, outcome FROM delivery_attempt WHERE response_id = ANY(%s) "
+            "ORDER BY attempted_at",
+            (ids,),
+        ).fetchall()
+    durations = [row[0] / 1000 for row in rows]
+    outcomes: dict[str, int] = {}
+    for _, outcome in rows:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    tenth = max(1, len(durations) // 10)
+    return {
+        "attempts": len(rows),
+        "outcomes": outcomes,
+        "per_alert_ms": summary_ms(durations),
+        # Does the EHR slow down as it fills up? (The Medplum test EHR does.)
+        "first_tenth_p50_ms": percentile(durations[:tenth], 50) * 1000 if durations else None,
+        "last_tenth_p50_ms": percentile(durations[-tenth:], 50) * 1000 if durations else None,
     }
 
 
@@ -457,7 +488,8 @@ def steady(system: Pipeline, args: argparse.Namespace) -> dict[str, Any]:
     result = latencies(system, run["sent"])
     result["settled"] = settled
     result["cpu_cores"] = run["cpu_cores"]
-    result["ehr_check"] = spot_check_ehr(system, ids)
+    result["ehr_check"] = spot_check_ehr(system, ids, settled)
+    result["ehr_writes"] = ehr_writes(system, ids)
     return result
 
 
@@ -472,6 +504,7 @@ def step_up(system: Pipeline, args: argparse.Namespace) -> list[dict[str, Any]]:
         ids = [s.response_id for s in run["sent"] if s.response_id]
         drained = wait_settled(system, ids, args.drain_timeout)
         step.update(latencies(system, run["sent"]))
+        step["ehr_writes"] = ehr_writes(system, ids)
         step["drained"] = drained
         steps.append(step)
         print(
@@ -520,10 +553,21 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=50, help="responses/s for the latency run")
     parser.add_argument("--duration", type=float, default=60, help="seconds of the latency run")
-    parser.add_argument("--rates", default="50,75,100,150,200,300", help="step-up rates")
+    parser.add_argument(
+        "--rates", default="10,20,30,40,50,75,100,150", help="step-up rates (responses/s)"
+    )
     parser.add_argument("--step-duration", type=float, default=20)
     parser.add_argument("--drain-timeout", type=float, default=180)
     parser.add_argument("--skip-steps", action="store_true")
+    parser.add_argument(
+        "--relay-interval",
+        type=float,
+        default=0.2,
+        help="NEUROSCREEN_RELAY_INTERVAL_SECONDS (0.2 is the service default)",
+    )
+    parser.add_argument("--screening-workers", type=int, default=1, help="concurrency 1 each")
+    parser.add_argument("--notify-workers", type=int, default=1, help="concurrency 1 each")
+    parser.add_argument("--results-name", default=None, help="default: e2e or e2e-<ehr>")
     parser.add_argument(
         "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
     )
@@ -540,7 +584,7 @@ def main() -> None:
     args = parse_args()
     harness.exit_cleanly_on_sigterm()
     load = harness.load_average()
-    with harness.scratch_dir("e2e") as scratch, pipeline(scratch, args.ehr) as system:
+    with harness.scratch_dir("e2e") as scratch, pipeline(scratch, args) as system:
         latency = steady(system, args)
         if not args.skip_steps and not latency["settled"]:
             print(f"not stepping up: {args.rate:g}/s did not drain in {args.drain_timeout:g} s")
@@ -564,16 +608,29 @@ def report(
         ("client send lag", "send_lag_ms"),
     ):
         rows.append([name, latency[key]["p50"], latency[key]["p99"], latency[key]["max"]])
+    writes = latency["ehr_writes"]["per_alert_ms"]
+    rows.append(["notify's EHR writes per alert", writes["p50"], writes["p99"], writes["max"]])
+    growth = latency["ehr_writes"]
+    rows.append(
+        [
+            "  same, first / last tenth (p50)",
+            growth["first_tenth_p50_ms"],
+            growth["last_tenth_p50_ms"],
+            "",
+        ]
+    )
     print_table(["latency (ms)", "p50", "p99", "max"], rows)
     check = latency["ehr_check"]
     print(
         f"posted {latency['posted']:,}, 201s {latency['accepted_201']:,}, delivered "
         f"{latency['delivered']:,}, states {latency['states']}; EHR: {check['tasks_in_ehr']:,} "
-        f"Tasks for {check['notified_total']:,} notified, sample of {check['sampled']} "
+        f"Tasks for {check['notified']:,} notified, sample of {check['sampled']} "
         f"{'OK' if check['ok'] else 'MISMATCH'}"
     )
     cpu = latency["cpu_cores"]
     print("cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+    if note := harness.disturbance_note(cpu["others"]):
+        print(note)
     if steps:
         print(f"\n2. step-up, {args.step_duration:g} s per rate")
         print_table(
@@ -585,6 +642,7 @@ def report(
                 "p50 POST->Task ms",
                 "p99 POST->Task ms",
                 "stuck in",
+                "others' cores",
             ],
             [
                 [
@@ -595,6 +653,7 @@ def report(
                     s["post_to_task_ms"]["p50"],
                     s["post_to_task_ms"]["p99"],
                     stuck_in(s),
+                    f"{s['cpu_cores']['others']:.2f}",
                 ]
                 for s in steps
             ],
@@ -604,7 +663,7 @@ def report(
     else:
         best = None
     harness.write_results(
-        "e2e" if args.ehr == "medplum" else f"e2e-{args.ehr}",
+        args.results_name or ("e2e" if args.ehr == "medplum" else f"e2e-{args.ehr}"),
         {
             "settings": {
                 "ehr": args.ehr,
@@ -615,6 +674,9 @@ def report(
                 "load_average_at_start": load,
                 "answers": "EGPA_FOOT_DROP (urgent alert)",
                 "ehr_max_transaction_entries": 8,
+                "relay_interval_s": args.relay_interval,
+                "screening_workers": args.screening_workers,
+                "notify_workers": args.notify_workers,
             },
             "targets": {"post_to_task_p99_ms_at_50_per_s": 1000},
             "latency": latency,

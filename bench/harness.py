@@ -217,7 +217,9 @@ def _proc_stats() -> dict[int, tuple[int, str, float]]:
         except OSError:
             continue
         fields = text[text.rindex(")") + 2 :].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        # utime + stime, plus cutime + cstime: the CPU of children that already exited
+        # (a PostgreSQL backend of a closed connection, a recycled Celery pool process).
+        cpu = sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
         stats[int(entry.name)] = (int(fields[1]), command, cpu)
     return stats
 
@@ -231,7 +233,7 @@ class CpuMeter:
     On a 2-core machine the split shows who the cores went to during a measurement.
     """
 
-    def __init__(self, trees: dict[str, int], commands: dict[str, str]) -> None:
+    def __init__(self, trees: dict[str, int], commands: dict[str, str | tuple[str, ...]]) -> None:
         self.trees = trees
         self.commands = commands
         self._start: dict[str, float] = {}
@@ -247,8 +249,11 @@ class CpuMeter:
                 members |= new
                 grew = bool(new)
             used[group] = sum(stats[p][2] for p in members if p in stats)
-        for group, needle in self.commands.items():
-            used[group] = sum(cpu for _, command, cpu in stats.values() if needle in command)
+        for group, needles in self.commands.items():
+            wanted = (needles,) if isinstance(needles, str) else needles
+            used[group] = sum(
+                cpu for _, command, cpu in stats.values() if any(n in command for n in wanted)
+            )
         used["machine"] = _machine_busy_seconds()
         return used
 
@@ -268,9 +273,10 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-def postgres_backends(database_url: str) -> str:
-    """The CpuMeter selector for PostgreSQL backends connected to this database."""
-    return f" postgres {database_url.rsplit('/', 1)[1]} "
+def postgres_backends(database_url: str) -> tuple[str, str]:
+    """The CpuMeter selector for PostgreSQL backends connected to this database, plus the
+    postmaster, whose children's CPU includes backends of connections already closed."""
+    return (f" postgres {database_url.rsplit('/', 1)[1]} ", "bin/postgres -D")
 
 
 def load_average() -> float:
@@ -300,3 +306,13 @@ def wait_for_quiet(max_wait: float = 300.0, *, below: float = 0.3, calm_for: int
         if not announced:
             print(f"  waiting for the machine to be idle ({busy:.2f} cores busy) ...", flush=True)
             announced = True
+
+
+def disturbance_note(others_cores: float, limit: float = 0.25) -> str:
+    """A warning to print (and keep) when other work took cores during a measurement."""
+    if others_cores <= limit:
+        return ""
+    return (
+        f"DISTURBED: processes outside the benchmark used {others_cores:.2f} cores meanwhile; "
+        "numbers are pessimistic, re-run on an idle machine"
+    )

@@ -63,7 +63,7 @@ def body_template(directory: Path) -> Path:
     return path
 
 
-def start_bare(workers: int, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_bare(workers: int, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """uvicorn with the settings the intake uses (no access log, httptools, uvloop)."""
     port = free_port()
     log = (log_dir / f"bare-{workers}.log").open("ab")
@@ -87,10 +87,13 @@ def start_bare(workers: int, log_dir: Path) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    process.port = port  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/healthz", timeout=1).status_code == 200, 30, "bare app")
-    return process
+    try:
+        wait_until(lambda: httpx.get(url + "/healthz", timeout=1).status_code == 200, 30, "bare")
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, url
 
 
 def check_one_post(url: str, template: Path) -> None:
@@ -162,6 +165,14 @@ def summarize(target: Target) -> dict[str, Any]:
         "p50_ms": median([r["p50_us"] / 1000 for r in runs]),
         "p99_ms": median([r["p99_us"] / 1000 for r in runs]),
         "max_ms": max(r["max_us"] / 1000 for r in runs),
+        "server_cpu_ms_per_request": median(
+            [
+                r["cpu_cores"]["server"]
+                / max(r["requests"] / (r["duration_us"] / 1e6), 1e-9)
+                * 1000
+                for r in runs
+            ]
+        ),
         "non_201": sum(r["non_201"] for r in runs),
         "socket_errors": sum(r["socket_errors"] for r in runs),
         "cpu_cores": {k: median([r["cpu_cores"][k] for r in runs]) for k in runs[0]["cpu_cores"]},
@@ -199,12 +210,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
     )
+    parser.add_argument(
+        "--database-pool-size",
+        type=int,
+        default=None,
+        help="NEUROSCREEN_DATABASE_POOL_SIZE for the intake (default: the service's default)",
+    )
+    parser.add_argument("--results-name", default="intake", help="bench/results/<name>.json")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     harness.exit_cleanly_on_sigterm()
+    load = harness.load_average()
     with ExitStack() as cleanup:
         scratch = cleanup.enter_context(harness.scratch_dir("intake"))
         redis_url = cleanup.enter_context(harness.clean_redis())
@@ -212,24 +231,30 @@ def main() -> None:
         targets: list[Target] = []
         for workers in (int(w) for w in args.workers.split(",")):
             targets.append(start_bare_target(workers, scratch, cleanup))
-            targets.append(start_intake_target(workers, scratch, redis_url, cleanup))
+            targets.append(
+                start_intake_target(workers, scratch, redis_url, cleanup, args.database_pool_size)
+            )
         results = measure(targets, template, args)
-    report(results, args)
+    report(results, args, load)
 
 
 def start_bare_target(workers: int, scratch: Path, cleanup: ExitStack) -> Target:
-    bare = start_bare(workers, scratch)
+    bare, url = start_bare(workers, scratch)
     cleanup.callback(stop_process, bare)
-    url = f"http://127.0.0.1:{bare.port}"  # type: ignore[attr-defined]
     return Target(f"bare, {workers} worker(s)", "bare", workers, url, bare.pid)
 
 
-def start_intake_target(workers: int, scratch: Path, redis_url: str, cleanup: ExitStack) -> Target:
+def start_intake_target(
+    workers: int, scratch: Path, redis_url: str, cleanup: ExitStack, pool_size: int | None
+) -> Target:
     """The real intake (``neuroscreen-intake``) on its own fresh database."""
     database_url = cleanup.enter_context(harness.fresh_database())
     log_dir = scratch / f"intake-{workers}"
     log_dir.mkdir()
-    stack = Stack.create(database_url, redis_url, log_dir, intake_workers=str(workers))
+    extra = {"intake_workers": str(workers)}
+    if pool_size:
+        extra["database_pool_size"] = str(pool_size)
+    stack = Stack.create(database_url, redis_url, log_dir, **extra)
     cleanup.callback(stack.stop_all)
     key = stack.start("intake")
     url = stack.base_url[: -len("/fhir")]
@@ -264,7 +289,7 @@ def measure(targets: list[Target], template: Path, args: argparse.Namespace) -> 
     return results
 
 
-def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+def report(results: dict[str, Any], args: argparse.Namespace, load: float) -> None:
     print(
         f"\nwrk -t{args.threads} -c{args.connections}, {args.duration:g} s x {args.rounds} "
         "rounds each (medians); body: tests/fixtures/qr-sample.json, unique identifier each"
@@ -286,7 +311,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 s["p99_ms"],
                 s["non_201"] + s["socket_errors"],
                 f"{ratio:.0%}" if ratio is not None else "",
-                f"{cpu['server']:.2f}/{cpu['postgres']:.2f}/{cpu['redis']:.2f}/{cpu['wrk']:.2f}",
+                s["server_cpu_ms_per_request"],
+                "/".join(f"{cpu[k]:.2f}" for k in ("server", "postgres", "redis", "wrk", "others")),
             ]
         )
     print_table(
@@ -297,10 +323,14 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             "p99 ms",
             "non-201",
             "intake/bare",
-            "cores srv/pg/redis/wrk",
+            "server CPU ms/req",
+            "cores srv/pg/redis/wrk/others",
         ],
         rows,
     )
+    for name, s in results.items():
+        if note := harness.disturbance_note(s["cpu_cores"]["others"]):
+            print(f"{name}: {note}")
     for name, s in results.items():
         if "verification" in s:
             v = s["verification"]
@@ -311,13 +341,15 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"were in flight at wrk's stops) -> {verdict}"
             )
     harness.write_results(
-        "intake",
+        args.results_name,
         {
             "settings": {
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "rounds": args.rounds,
                 "connections": args.connections,
+                "database_pool_size": args.database_pool_size or "service default (10)",
+                "load_average_at_start": load,
                 "wrk_threads": args.threads,
                 "body": "tests/fixtures/qr-sample.json (unique identifier per request)",
             },

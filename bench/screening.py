@@ -331,6 +331,9 @@ def report(
                 for name, w in workers.items()
             ],
         )
+    for name, w in workers.items():
+        if note := harness.disturbance_note(w["cpu_cores"]["others"]):
+            print(f"{name}: {note}")
     harness.write_results(
         "screening",
         {
