@@ -46,6 +46,7 @@ import orjson
 import psycopg
 import redis
 from ehr_server import EhrServer
+from fixtures.answers import EGPA_FOOT_DROP
 from fixtures.responses import make_response
 from harness import CpuMeter, percentile, print_table
 from support.stack import TOKEN, Stack, free_port, wait_until
@@ -55,26 +56,6 @@ from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 EHR_TOKEN = "bench-ehr-secret"
 COORDINATOR = "Practitioner/coordinator-1"
 UNFINISHED = ("received", "scored", "retrying")
-# The same answers as tests/e2e/conftest.EGPA_FOOT_DROP (an urgent alert). Copied, not
-# imported: importing that conftest would drag in pytest fixtures.
-EGPA_FOOT_DROP = {
-    "burning": True,
-    "tingling": True,
-    "numbness": True,
-    "electric-shocks": True,
-    "weakness": True,
-    "foot-wrist-drop": True,
-    "regions": ("left-foot", "right-hand"),
-    "spread-pattern": "separate-nerves",
-    "duration": "4-to-8-weeks",
-    "progression": "worse-over-weeks",
-    "adult-onset-asthma": True,
-    "nasal-polyps": True,
-    "high-eosinophils": True,
-    "weight-loss": True,
-    "age": 52,
-    "sex": "female",
-}
 
 
 @dataclass

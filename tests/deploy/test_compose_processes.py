@@ -23,6 +23,7 @@ import orjson
 import pytest
 import yaml
 from ehr_server import EhrServer
+from fixtures.answers import EGPA_FOOT_DROP
 from fixtures.responses import make_response
 from support.services import _create_postgres_database, _drop_postgres_database
 from support.stack import free_port, wait_until
@@ -31,20 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 APP_SERVICES = ("intake", "screening", "notify", "notify-api")
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}")
-
-EGPA_FOOT_DROP = {
-    "burning": True,
-    "numbness": True,
-    "weakness": True,
-    "foot-wrist-drop": True,
-    "spread-pattern": "separate-nerves",
-    "regions": ("left-foot", "right-hand"),
-    "adult-onset-asthma": True,
-    "nasal-polyps": True,
-    "high-eosinophils": True,
-    "weight-loss": True,
-    "age": 52,
-}
 
 
 def interpolate(value: str, dotenv: dict[str, str]) -> str:

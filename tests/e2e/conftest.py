@@ -21,26 +21,6 @@ EHR_TOKEN = "ehr-secret"
 COORDINATOR = "Practitioner/coordinator-1"
 TERMINAL = {"notified", "no-alert", "dead-letter", "failed", "held"}
 
-EGPA_FOOT_DROP = {
-    "burning": True,
-    "tingling": True,
-    "numbness": True,
-    "electric-shocks": True,
-    "weakness": True,
-    "foot-wrist-drop": True,
-    "regions": ("left-foot", "right-hand"),
-    "spread-pattern": "separate-nerves",
-    "duration": "4-to-8-weeks",
-    "progression": "worse-over-weeks",
-    "adult-onset-asthma": True,
-    "nasal-polyps": True,
-    "high-eosinophils": True,
-    "weight-loss": True,
-    "age": 52,
-    "sex": "female",
-}
-NOTHING_WRONG = {"age": 35, "burning": False, "tingling": False, "numbness": False}
-
 
 @pytest.fixture
 def ehr_with_token(ehr: EhrServer) -> EhrServer:

@@ -13,9 +13,7 @@ import orjson
 import psycopg
 import pytest
 from conftest import (
-    EGPA_FOOT_DROP,
     EHR_TOKEN,
-    NOTHING_WRONG,
     audit_ehr,
     create_patient,
     post_response,
@@ -24,6 +22,7 @@ from conftest import (
     wait_for_states,
 )
 from ehr_server import EhrServer
+from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
 from fixtures.responses import make_response
 from support.redis_server import PrivateRedis
 from support.stack import Stack, wait_until

@@ -5,8 +5,6 @@ from __future__ import annotations
 import httpx
 from conftest import (
     COORDINATOR,
-    EGPA_FOOT_DROP,
-    NOTHING_WRONG,
     audit_ehr,
     create_patient,
     post_response,
@@ -15,6 +13,7 @@ from conftest import (
 )
 from ehr_server import EhrServer
 from fhir.resources.R4B.riskassessment import RiskAssessment
+from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
 from support.stack import Stack
 
 

@@ -10,7 +10,6 @@ import time
 
 import httpx
 from conftest import (
-    EGPA_FOOT_DROP,
     EHR_TOKEN,
     audit_ehr,
     create_patient,
@@ -19,6 +18,7 @@ from conftest import (
     wait_for_states,
 )
 from ehr_server import EhrServer
+from fixtures.answers import EGPA_FOOT_DROP
 from support.stack import TOKEN, Stack, wait_until
 
 
