@@ -563,7 +563,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    harness.exit_cleanly_on_sigterm()
     load = harness.load_average()
     with harness.scratch_dir("e2e") as scratch, pipeline(scratch, args) as system:
         latency = steady(system, args)
@@ -685,4 +684,4 @@ def stuck_in(step: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    harness.run(main)

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +56,16 @@ def exit_cleanly_on_sigterm() -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a benchmark's ``main``; Ctrl-C or SIGTERM ends it after its cleanup ran."""
+    exit_cleanly_on_sigterm()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted: processes stopped, database dropped, Redis flushed", flush=True)
+        raise SystemExit(130) from None
 
 
 @contextmanager

@@ -222,7 +222,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    harness.exit_cleanly_on_sigterm()
     load = harness.load_average()
     with ExitStack() as cleanup:
         scratch = cleanup.enter_context(harness.scratch_dir("intake"))
@@ -363,4 +362,4 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: float) -> No
 
 
 if __name__ == "__main__":
-    main()
+    harness.run(main)

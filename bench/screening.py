@@ -278,7 +278,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    harness.exit_cleanly_on_sigterm()
     load_before = harness.load_average()
     harness.wait_for_quiet(args.quiet_wait)
     engine = bench_engine(args.engine_rounds)
@@ -351,4 +350,4 @@ def report(
 
 
 if __name__ == "__main__":
-    main()
+    harness.run(main)
