@@ -49,13 +49,14 @@ REDIS_URL = os.environ.get("NEUROSCREEN_BENCH_REDIS_URL", "redis://127.0.0.1:637
 
 
 def exit_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM (and SIGHUP) into KeyboardInterrupt, so every ``finally`` cleans up."""
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so every ``finally`` cleans
+    up (SIGINT explicitly too: a shell starts background jobs with it ignored)."""
 
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
 
 
 def run(main: Callable[[], None]) -> None:

@@ -270,6 +270,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engine-rounds", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per worker run")
     parser.add_argument("--skip-workers", action="store_true", help="engine only")
+    parser.add_argument("--results-name", default="screening", help="bench/results/<name>.json")
     parser.add_argument(
         "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
     )
@@ -334,7 +335,7 @@ def report(
         if note := harness.disturbance_note(w["cpu_cores"]["others"]):
             print(f"{name}: {note}")
     harness.write_results(
-        "screening",
+        args.results_name,
         {
             "settings": {
                 "responses": args.responses,

@@ -53,8 +53,8 @@ def enqueue(
     row is never read back by the writer.
     """
     now = utcnow()
-    session.execute(
-        insert(OutboxMessage).values(
+    session.connection().execute(
+        insert(OutboxMessage.__table__).values(
             task=route.name,
             payload=orjson.dumps({"response_id": response_id}).decode(),
             available_at=at or now,

@@ -117,19 +117,13 @@ def _insert_unless_duplicate(session: Session, record: QuestionnaireResponseReco
     duplicate is settled by the unique index rather than by an error. The record stays
     a plain object the caller renders from; the ORM unit of work is not involved.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = {
-        column.key: getattr(record, column.key)
-        for column in QuestionnaireResponseRecord.__mapper__.column_attrs
-    }
-    statement = (
-        insert(QuestionnaireResponseRecord)
-        .values(values)
-        .on_conflict_do_nothing()
-        .returning(QuestionnaireResponseRecord.id)
-    )
-    return session.execute(statement).first() is not None
+    connection = session.connection()
+    table = QuestionnaireResponseRecord.__table__
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    values = {column.name: getattr(record, column.name) for column in table.columns}
+    # On the table, not the ORM class: same SQL, without the ORM bulk-insert machinery.
+    statement = insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
+    return connection.execute(statement).first() is not None
 
 
 def _search_statement(query: SearchQuery) -> Select[Any]:
