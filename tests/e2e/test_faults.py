@@ -12,7 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import psycopg
 import pytest
-from conftest import (
+from ehr_server import EhrServer
+from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
+from fixtures.responses import make_response
+from support.pipeline import (
     EHR_TOKEN,
     audit_ehr,
     create_patient,
@@ -21,9 +24,6 @@ from conftest import (
     states,
     wait_for_states,
 )
-from ehr_server import EhrServer
-from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
-from fixtures.responses import make_response
 from support.redis_server import PrivateRedis
 from support.stack import Stack, wait_until
 from support.tcp_proxy import TcpProxy

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from conftest import (
+from ehr_server import EhrServer
+from fhir.resources.R4B.riskassessment import RiskAssessment
+from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
+from support.pipeline import (
     COORDINATOR,
     audit_ehr,
     create_patient,
@@ -11,9 +14,6 @@ from conftest import (
     read_state,
     wait_for_states,
 )
-from ehr_server import EhrServer
-from fhir.resources.R4B.riskassessment import RiskAssessment
-from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
 from support.stack import Stack
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 
 import httpx
-from conftest import (
+from ehr_server import EhrServer
+from fixtures.answers import EGPA_FOOT_DROP
+from support.pipeline import (
     EHR_TOKEN,
     audit_ehr,
     create_patient,
@@ -17,8 +19,6 @@ from conftest import (
     states,
     wait_for_states,
 )
-from ehr_server import EhrServer
-from fixtures.answers import EGPA_FOOT_DROP
 from support.stack import TOKEN, Stack, wait_until
 
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +157,3 @@ class Stack:
     @staticmethod
     def _ready(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
-
-
-def stack_env(**values: str) -> Mapping[str, str]:
-    return {f"NEUROSCREEN_{k.upper()}": v for k, v in values.items()}

@@ -1,0 +1,84 @@
+"""Helpers for the end-to-end and fault tests: post responses, wait for them, audit the EHR."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import orjson
+import psycopg
+from ehr_server import EhrServer
+from fixtures.responses import make_response
+
+from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
+from support.stack import Stack, wait_until
+
+EHR_TOKEN = "ehr-secret"
+COORDINATOR = "Practitioner/coordinator-1"
+TERMINAL = {"notified", "no-alert", "dead-letter", "failed", "held"}
+
+
+def create_patient(ehr: EhrServer) -> str:
+    with ehr.client() as client:
+        reply = client.post("/Patient", json={"resourceType": "Patient", "active": True})
+        reply.raise_for_status()
+        return f"Patient/{reply.json()['id']}"
+
+
+def post_response(stack: Stack, answers: dict, patient: str, identifier: str | None = None) -> str:
+    resource = make_response(
+        answers, patient=patient, identifier=("urn:test", identifier) if identifier else None
+    )
+    with stack.client() as api:
+        reply = api.post("/QuestionnaireResponse", content=orjson.dumps(resource))
+        assert reply.status_code in (200, 201), reply.text
+        return reply.json()["id"]
+
+
+def states(database_url: str) -> dict[str, str]:
+    with psycopg.connect(database_url) as connection:
+        return dict(connection.execute("SELECT id, state FROM questionnaire_response").fetchall())
+
+
+def wait_for_states(
+    database_url: str, ids: list[str], timeout: float, done: Callable[[str], bool] | None = None
+) -> dict[str, str]:
+    done = done or (lambda state: state in TERMINAL)
+
+    def all_done() -> dict[str, str] | None:
+        current = states(database_url)
+        return current if all(done(current.get(i, "")) for i in ids) else None
+
+    try:
+        return wait_until(all_done, timeout, f"{len(ids)} responses to settle", every=0.5)
+    except AssertionError as error:
+        current = states(database_url)
+        counts = Counter(current.get(i, "missing") for i in ids)
+        raise AssertionError(f"{error}; states now: {dict(counts)}") from None
+
+
+def read_state(stack: Stack, response_id: str) -> tuple[str, list[str]]:
+    with stack.client() as api:
+        resource = api.get(f"/QuestionnaireResponse/{response_id}").json()
+    status = next(
+        e
+        for e in resource["extension"]
+        if e["url"] == "http://neuroscreen.org/fhir/StructureDefinition/screening-status"
+    )["extension"]
+    state = next(e["valueCode"] for e in status if e["url"] == "state")
+    references = [e["valueReference"]["reference"] for e in status if e["url"] == "ehrResource"]
+    return state, references
+
+
+def audit_ehr(ehr: EhrServer, response_ids: list[str]) -> None:
+    """Exactly one Task and one Communication per alerting response, each complete."""
+    for response_id in response_ids:
+        tasks = ehr.search(
+            "Task", {"identifier": f"{SCREENING_OUTPUT_IDENTIFIER}|task/{response_id}"}
+        )
+        communications = ehr.search(
+            "Communication",
+            {"identifier": f"{SCREENING_OUTPUT_IDENTIFIER}|communication/{response_id}"},
+        )
+        assert len(tasks) == 1, f"{response_id}: {len(tasks)} Tasks"
+        assert len(communications) == 1, f"{response_id}: {len(communications)} Communications"
