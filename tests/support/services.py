@@ -19,8 +19,10 @@ POSTGRES_URL = os.environ.get(
     "NEUROSCREEN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("NEUROSCREEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TEST_REDIS_DB = 15
-"""Integration tests use their own Redis database and flush it: never a developer's data."""
+TEST_REDIS_DB = int(os.environ.get("NEUROSCREEN_TEST_REDIS_DB", "15"))
+"""Integration tests use their own Redis database and flush it: never a developer's data.
+
+Two test runs on one machine at once need two databases (``NEUROSCREEN_TEST_REDIS_DB``)."""
 
 
 def unavailable(service: str, error: Exception) -> None:
