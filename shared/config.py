@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Tier = Literal["urgent", "high", "moderate", "low"]
@@ -79,13 +79,30 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=600.0, gt=0)
     urgent_delivery_deadline_seconds: float = Field(default=900.0, gt=0)
 
+    # Closed loop (README: Alert follow-up): Task due times per tier, from the clinical
+    # basis' tier actions, then a follow-up of the Task in the EHR and one escalation.
+    task_due_urgent_seconds: float = Field(default=4 * 3600, gt=0)
+    """Urgent = same-day emergency assessment: the Task is due 4 h after it was written."""
+    task_due_high_seconds: float = Field(default=3 * 86400, gt=0)
+    """High = specialist work-up within days: 3 days."""
+    task_due_moderate_seconds: float = Field(default=14 * 86400, gt=0)
+    """Moderate = routine work-up: 14 days."""
+    task_due_low_seconds: float = Field(default=30 * 86400, gt=0)
+    """Low alerts only when NEUROSCREEN_ALERT_MIN_TIER=low: 30 days."""
+    task_follow_up_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often notify searches the EHR for its Tasks' status (scheduled by the relay)."""
+    escalation_recipient: str = ""
+    """Who gets the escalation Communication; empty means NEUROSCREEN_COORDINATOR."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     _split = field_validator("intake_tokens", "notify_tokens", mode="before")(_split_commas)
 
-    @field_validator("coordinator")
+    @field_validator("coordinator", "escalation_recipient")
     @classmethod
-    def _coordinator_is_reference(cls, value: str) -> str:
+    def _coordinator_is_reference(cls, value: str, info: ValidationInfo) -> str:
+        if value == "" and info.field_name == "escalation_recipient":
+            return value  # empty: the coordinator (see _fill_embedded_defaults)
         kind, _, ident = value.partition("/")
         allowed = {"Practitioner", "PractitionerRole", "CareTeam", "Organization"}
         if kind not in allowed or not ident:
@@ -102,6 +119,8 @@ class Settings(BaseSettings):
             object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir}/broker.sqlite")
         if not self.notify_tokens:
             object.__setattr__(self, "notify_tokens", self.intake_tokens)
+        if not self.escalation_recipient:
+            object.__setattr__(self, "escalation_recipient", self.coordinator)
         return self
 
     @property

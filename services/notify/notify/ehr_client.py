@@ -10,6 +10,7 @@ OperationOutcome's issue codes, never resource contents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -113,6 +114,59 @@ class EhrClient:
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
         raise FatalEhrError(message, status=response.status_code, outcome=outcome)
+
+    def search(self, resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every ``resource_type`` match of a search, following the ``next`` links.
+
+        Errors are sorted like writes (a 5xx or timeout is transient). Entries of other
+        types (``_include``, an OperationOutcome with search mode ``outcome``) are skipped.
+        """
+        found: list[dict[str, Any]] = []
+        url: str | None = resource_type
+        query: Mapping[str, str] | None = params
+        seen: set[str] = set()
+        while url is not None and url not in seen:
+            seen.add(url)
+            body = self._get(url, query)
+            found.extend(
+                entry["resource"]
+                for entry in body.get("entry", [])
+                if entry.get("resource", {}).get("resourceType") == resource_type
+            )
+            url = next(
+                (link["url"] for link in body.get("link", []) if link.get("relation") == "next"),
+                None,
+            )
+            query = None  # a next link carries its own query
+        return found
+
+    def _get(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TimeoutException as error:
+            raise TransientEhrError(f"EHR timed out ({type(error).__name__})") from None
+        except httpx.TransportError as error:
+            raise TransientEhrError(f"EHR unreachable ({type(error).__name__})") from None
+        if not response.is_success:
+            raise _sorted_error(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientEhrError("EHR answered a search without a FHIR body") from None
+
+
+def _sorted_error(response: httpx.Response) -> EhrError:
+    """The error for a failed answer: transient (retry later) or fatal (a human must look)."""
+    outcome = _outcome(response)
+    message = f"EHR answered {response.status_code}{_issue_codes(outcome)}"
+    if response.status_code in TRANSIENT_STATUSES:
+        return TransientEhrError(
+            message,
+            status=response.status_code,
+            outcome=outcome,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+    return FatalEhrError(message, status=response.status_code, outcome=outcome)
 
 
 def _cite_written(value: Any, written: dict[str, str]) -> Any:
