@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     @classmethod
     def _coordinator_is_reference(cls, value: str, info: ValidationInfo) -> str:
         if value == "" and info.field_name == "escalation_recipient":
-            return value  # empty: the coordinator (see _fill_embedded_defaults)
+            return value  # empty: the coordinator (see escalates_to)
         kind, _, ident = value.partition("/")
         allowed = {"Practitioner", "PractitionerRole", "CareTeam", "Organization"}
         if kind not in allowed or not ident:
@@ -119,8 +119,6 @@ class Settings(BaseSettings):
             object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir}/broker.sqlite")
         if not self.notify_tokens:
             object.__setattr__(self, "notify_tokens", self.intake_tokens)
-        if not self.escalation_recipient:
-            object.__setattr__(self, "escalation_recipient", self.coordinator)
         return self
 
     @property
@@ -130,6 +128,11 @@ class Settings(BaseSettings):
     @property
     def ehr_configured(self) -> bool:
         return bool(self.ehr_base_url)
+
+    @property
+    def escalates_to(self) -> str:
+        """Who receives the escalation of an unaccepted urgent Task."""
+        return self.escalation_recipient or self.coordinator
 
 
 @lru_cache

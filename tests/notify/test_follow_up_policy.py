@@ -68,9 +68,9 @@ def test_only_urgent_tasks_and_only_after_their_due_time_are_escalated():
 
 
 def test_escalation_recipient_defaults_to_the_coordinator_and_must_be_a_reference():
-    assert settings(coordinator="CareTeam/x").escalation_recipient == "CareTeam/x"
-    chosen = settings(escalation_recipient="PractitionerRole/lead")
-    assert chosen.escalation_recipient == "PractitionerRole/lead"
+    assert settings(coordinator="CareTeam/x").escalates_to == "CareTeam/x"
+    chosen = settings(coordinator="CareTeam/x", escalation_recipient="PractitionerRole/lead")
+    assert chosen.escalates_to == "PractitionerRole/lead"
     with pytest.raises(ValueError, match="reference"):
         settings(escalation_recipient="the lead")
     with pytest.raises(ValueError, match="reference"):

@@ -66,7 +66,7 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
                 delivery,
                 task_reference=_task_reference(delivery, task),
                 patient=patient.patient if patient else None,
-                recipient=settings.escalation_recipient,
+                recipient=settings.escalates_to,
                 sent_at=now,
             )
             result = client.write_transaction(bundle)
@@ -82,7 +82,7 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
             )
             continue
         delivery.escalated_at = now
-        delivery.escalation_recipient = settings.escalation_recipient
+        delivery.escalation_recipient = settings.escalates_to
         delivery.escalation_reference = result.references[0] if result.references else None
         sent += 1
         log.warning(
