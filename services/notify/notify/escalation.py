@@ -90,8 +90,8 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
             extra={
                 "event": "task_escalated",
                 "response_id": delivery.response_id,
-                "task_status": delivery.task_status or "unknown",
-                "escalation": delivery.escalation_reference,
+                "status": delivery.task_status or "unknown",
+                "resource_id": delivery.escalation_reference,
             },
         )
     return sent

@@ -28,8 +28,7 @@ def record_task_status(delivery: Delivery, task: dict[str, Any]) -> None:
                 "event": "task_status",
                 "response_id": delivery.response_id,
                 "tier": delivery.tier,
-                "task_status": status,
-                "previous": delivery.task_status,
+                "status": status,
             },
         )
     delivery.task_status = status
