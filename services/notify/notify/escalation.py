@@ -61,11 +61,11 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
                 record_task_status(delivery, task)
             if not needs_escalation(delivery.tier, delivery.task_status, delivery.task_due_at, now):
                 continue
-            patient = session.get(QuestionnaireResponseRecord, delivery.response_id)
+            record = session.get(QuestionnaireResponseRecord, delivery.response_id)
             bundle = escalation_bundle(
                 delivery,
                 task_reference=_task_reference(delivery, task),
-                patient=patient.patient if patient else None,
+                patient=record.patient if record else None,
                 recipient=settings.escalates_to,
                 sent_at=now,
             )

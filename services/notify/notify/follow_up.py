@@ -33,6 +33,7 @@ from shared.tasks import FOLLOW_UP_TASKS
 log = logging.getLogger("neuroscreen.notify")
 
 CURSOR_OVERLAP = timedelta(minutes=2)
+IN_CHUNK = 500
 
 
 def follow_up(session: Session, settings: Settings, client: EhrClient | None) -> None:
@@ -62,11 +63,11 @@ def record_task_statuses(
 ) -> str | None:
     """Record each Task's status on its delivery; returns the new cursor."""
     by_response = {rid: task for task in tasks if (rid := response_id_of(task))}
-    deliveries = session.scalars(
-        select(Delivery).where(Delivery.response_id.in_(list(by_response)))
-    ).all()
-    for delivery in deliveries:
-        record_task_status(delivery, by_response[delivery.response_id])
+    ids = list(by_response)
+    for start in range(0, len(ids), IN_CHUNK):  # the first run may see every Task there is
+        chunk = ids[start : start + IN_CHUNK]
+        for delivery in session.scalars(select(Delivery).where(Delivery.response_id.in_(chunk))):
+            record_task_status(delivery, by_response[delivery.response_id])
     updated = [t["meta"]["lastUpdated"] for t in tasks if t.get("meta", {}).get("lastUpdated")]
     if cursor:
         updated.append(cursor)
