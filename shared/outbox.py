@@ -7,8 +7,10 @@ due rows to the broker and deletes them; when the broker is unreachable the
 rows simply wait.
 
 The relay is also the scheduler of periodic jobs (no Celery beat): each has a
-:class:`~shared.models.PeriodicJob` row, and the relay enqueues the job when
-its ``next_run_at`` has passed, so it runs wherever the relay runs.
+:class:`~shared.models.PeriodicJob` row, and the relay publishes the job when
+its ``next_run_at`` has passed, so it runs wherever the relay runs. The row is
+its durable state, so it needs no outbox row: a failed publish leaves
+``next_run_at`` as it was and the next tick tries again.
 
 The relay also repairs what a broker can lose (a Redis restart without
 persistence, a job acknowledged by a worker that then died): any response
@@ -51,9 +53,9 @@ Publish = Callable[[TaskRoute, dict[str, str]], None]
 
 
 def enqueue(
-    session: Session, route: TaskRoute, response_id: str | None, *, at: datetime | None = None
+    session: Session, route: TaskRoute, response_id: str, *, at: datetime | None = None
 ) -> None:
-    """Queue ``route`` for ``response_id`` (None: a periodic job) in the caller's transaction.
+    """Queue ``route`` for ``response_id`` as part of the caller's transaction.
 
     A Core INSERT rather than ``session.add``: it is on every request's path, and the
     row is never read back by the writer.
@@ -62,7 +64,7 @@ def enqueue(
     session.connection().execute(
         insert(OutboxMessage.__table__).values(
             task=route.name,
-            payload=orjson.dumps({"response_id": response_id} if response_id else {}).decode(),
+            payload=orjson.dumps({"response_id": response_id}).decode(),
             available_at=at or now,
             created_at=now,
         )
@@ -152,18 +154,19 @@ class OutboxRelay:
         return len(overdue)
 
     def schedule_periodic(self) -> int:
-        """Enqueue every periodic job whose time has come; returns how many were enqueued.
+        """Publish every periodic job whose time has come; returns how many were published.
 
         A row locked by another relay (or by the running job itself) is skipped, so a
-        job is enqueued at most once per interval and never while it still runs.
+        job is published at most once per interval and never while it still runs.
         """
         if not self._periodic:
             return 0
         names = {route.name: route for route in self._periodic}
-        with session_scope() as session:
-            if not self._periodic_rows_exist:
+        if not self._periodic_rows_exist:
+            with session_scope() as session:
                 _create_periodic_rows(session, list(names))
-                self._periodic_rows_exist = True
+            self._periodic_rows_exist = True  # only once committed
+        with session_scope() as session:
             now = utcnow()
             due = session.scalars(
                 select(PeriodicJob)
@@ -172,7 +175,8 @@ class OutboxRelay:
             ).all()
             for job in due:
                 route = names[job.name]
-                enqueue(session, route, None)
+                self._publish(route, {})  # raises while the broker is down: nothing moves
+                PUBLISHED.labels(route.name).inc()
                 job.next_run_at = now + timedelta(seconds=self._periodic[route])
         return len(due)
 

@@ -28,7 +28,7 @@ DELIVER_ALERT = TaskRoute("neuroscreen.notify.deliver_alert", "notify")
 
 FOLLOW_UP_TASKS = TaskRoute("neuroscreen.notify.follow_up_tasks", "notify")
 """Payload ``{}``: read the alert Tasks' status from the EHR and escalate overdue urgent ones.
-Periodic: the outbox relay enqueues it every ``NEUROSCREEN_TASK_FOLLOW_UP_INTERVAL_SECONDS``."""
+Periodic: the outbox relay publishes it every ``NEUROSCREEN_TASK_FOLLOW_UP_INTERVAL_SECONDS``."""
 
 ROUTES = {route.name: route for route in (SCORE_RESPONSE, DELIVER_ALERT, FOLLOW_UP_TASKS)}
 

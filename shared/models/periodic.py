@@ -1,4 +1,4 @@
-"""Periodic jobs without Celery beat: the outbox relay enqueues each one when it is due."""
+"""Periodic jobs without Celery beat: the outbox relay publishes each one when it is due."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from shared.models.base import Base, Timestamp, utcnow
 class PeriodicJob(Base):
     """One periodic task (by its task name): when it runs next and where it got to.
 
-    The relay (:mod:`shared.outbox`) enqueues the task when ``next_run_at`` has
+    The relay (:mod:`shared.outbox`) publishes the task when ``next_run_at`` has
     passed and moves ``next_run_at`` on by the job's interval, under a row lock, so
-    several relays enqueue it once per interval. A job the broker loses is simply
-    enqueued again at the next interval. The task itself records its progress.
+    several relays publish it once per interval. A job the broker loses is simply
+    published again at the next interval. The task itself records its progress.
     """
 
     __tablename__ = "periodic_job"

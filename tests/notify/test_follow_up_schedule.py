@@ -1,5 +1,5 @@
-"""Periodic jobs without Celery beat: the outbox relay enqueues the follow-up once per
-interval, however many relays run, and the job reaches the broker with an empty payload."""
+"""Periodic jobs without Celery beat: the outbox relay publishes the follow-up once per
+interval, however many relays run, with an empty payload, and again after a broker outage."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ pytestmark = pytest.mark.usefixtures("configured")
 class RecordingBroker:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict]] = []
+        self.down = False
 
     def __call__(self, route: TaskRoute, payload: dict) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
         self.sent.append((route.name, payload))
 
 
@@ -39,18 +42,27 @@ def make_due() -> None:
         session.execute(update(PeriodicJob).values(next_run_at=utcnow() - timedelta(seconds=1)))
 
 
-def test_the_follow_up_is_enqueued_once_per_interval():
+def test_the_follow_up_is_published_once_per_interval():
     broker = RecordingBroker()
     first, second = relay(broker), relay(broker)
     assert first.schedule_periodic() == 1  # a new job is due at once
-    assert second.schedule_periodic() == 0  # another relay: already scheduled
+    assert second.schedule_periodic() == 0  # another relay: already published
     assert first.schedule_periodic() == 0  # not again before the interval
-    first.publish_due()
     assert broker.sent == [(FOLLOW_UP_TASKS.name, {})]
     make_due()
     assert second.schedule_periodic() == 1
-    second.publish_due()
     assert len(broker.sent) == 2
+
+
+def test_a_broker_outage_delays_the_job_and_loses_nothing():
+    broker = RecordingBroker()
+    broker.down = True
+    scheduler = relay(broker)
+    with pytest.raises(ConnectionError):
+        scheduler.schedule_periodic()
+    broker.down = False
+    assert scheduler.schedule_periodic() == 1  # still due: published on the next tick
+    assert broker.sent == [(FOLLOW_UP_TASKS.name, {})]
 
 
 def test_the_relay_tick_schedules_it():

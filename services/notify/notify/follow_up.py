@@ -1,6 +1,6 @@
 """Closing the loop: what became of each alert Task in the EHR.
 
-A periodic job (:data:`shared.tasks.FOLLOW_UP_TASKS`, enqueued by the outbox
+A periodic job (:data:`shared.tasks.FOLLOW_UP_TASKS`, published by the outbox
 relay) searches the EHR for NeuroScreen's Tasks changed since the last run
 (``Task?code=<tasks>|review-screening&_lastUpdated=gt<cursor>``, following
 ``next`` links), records each Task's status on its delivery, then escalates

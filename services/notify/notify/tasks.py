@@ -52,6 +52,6 @@ def deliver_alert(self: Task, response_id: str) -> None:
 
 @app.task(name=FOLLOW_UP_TASKS.name)
 def follow_up_tasks() -> None:
-    """Periodic (the relay enqueues it): no retries here, the next interval is the retry."""
+    """Periodic (the relay publishes it): no retries here, the next interval is the retry."""
     with session_scope() as session:
         follow_up(session, get_settings(), ehr_client())
