@@ -6,6 +6,11 @@ cumulus-fhir-support): connection errors, timeouts, 408, 429 and 5xx are
 any other 4xx is a :class:`FatalEhrError` (retrying cannot help; keep the
 EHR's OperationOutcome for a human). Messages name the status and the
 OperationOutcome's issue codes, never resource contents.
+
+:class:`EhrAuthFailed` is the fatal failure to sign in (:mod:`notify.ehr_auth`): the token
+endpoint refused NeuroScreen, or the EHR answered 401/403 to a fresh token. It is alarmed
+apart from other refusals, because every alert fails with it until someone fixes the
+registration.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ FHIR_JSON = "application/fhir+json"
 class EhrError(Exception):
     """The EHR did not accept a write."""
 
+    kind = "error"
+    """The outcome recorded on the delivery attempt (and counted in metrics)."""
+
     def __init__(
         self,
         message: str,
@@ -41,9 +49,24 @@ class EhrError(Exception):
 class TransientEhrError(EhrError):
     """Worth retrying: the EHR was unreachable, slow, overloaded or failing."""
 
+    kind = "transient"
+
 
 class FatalEhrError(EhrError):
     """Not worth retrying: the EHR refused the content or our credentials."""
+
+    kind = "fatal"
+
+
+class EhrAuthFailed(FatalEhrError):
+    """The EHR does not let NeuroScreen in: a registration, key, secret or scope problem."""
+
+    kind = "auth-failed"
+
+    def __init__(self, message: str, *, error_code: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.error_code = error_code
+        """The OAuth ``error`` (``invalid_client``, ``invalid_scope``...), if the EHR gave one."""
 
 
 @dataclass(frozen=True)
@@ -53,21 +76,23 @@ class TransactionResult:
 
 
 class EhrClient:
-    """POSTs transaction Bundles to ``base_url`` with a static bearer token."""
+    """POSTs transaction Bundles to ``base_url``, signed in by ``auth`` (:mod:`notify.ehr_auth`)."""
 
     def __init__(
         self,
         base_url: str,
         *,
-        token: str | None,
+        auth: httpx.Auth | None = None,
         timeout: float,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -112,6 +137,9 @@ class EhrClient:
                 outcome=outcome,
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
+        if response.status_code in (401, 403):
+            # With SMART, a 401 has already been retried with a fresh token: not a token expiry.
+            raise EhrAuthFailed(message, status=response.status_code, outcome=outcome)
         raise FatalEhrError(message, status=response.status_code, outcome=outcome)
 
 
