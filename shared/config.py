@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         # Compose passes unset variables as "", which must not become Path(".") or a secret.
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("ehr_scopes", mode="before")
+    @classmethod
+    def _empty_scopes_are_the_default(cls, value: object) -> object:
+        return DEFAULT_EHR_SCOPES if isinstance(value, str) and not value.strip() else value
+
     @field_validator("ehr_scopes")
     @classmethod
     def _scopes_are_smart_system_scopes(cls, value: str) -> str:
@@ -162,8 +167,10 @@ class Settings(BaseSettings):
             "none": (),
         }
         auth = self.ehr_auth or "none"
+        # Only a process that talks to the EHR needs the credentials (the notify API only
+        # publishes the public keys, and gets no EHR base URL).
         missing = [f"NEUROSCREEN_{name.upper()}" for name in needs[auth] if not getattr(self, name)]
-        if missing:
+        if missing and self.ehr_base_url:
             raise ValueError(f"NEUROSCREEN_EHR_AUTH={auth} needs {', '.join(missing)}")
         # A credential for another mode is a half-done change of mode: say so at start-up.
         unused = [

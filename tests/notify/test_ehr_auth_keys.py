@@ -15,6 +15,7 @@ from notify.signing_keys import KeyFileError, load_key_ring
 from shared.config import Settings
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
+EHR = {"ehr_base_url": "https://ehr.example/fhir"}
 
 
 def write(tmp_path: Path, content: bytes | dict, name: str = "key") -> Path:
@@ -130,15 +131,22 @@ def test_auth_defaults_to_static_with_a_token_and_none_without():
     assert Settings(ehr_token="").ehr_auth == "none"
 
 
+def test_a_process_without_the_ehr_url_needs_no_ehr_credentials(tmp_path):
+    # The notify API publishes the public keys: it gets the key file, not the EHR settings.
+    settings = Settings(ehr_auth="private-key-jwt", ehr_private_key_file=tmp_path / "key.pem")
+    assert settings.ehr_auth == "private-key-jwt"
+    assert Settings(ehr_scopes="").ehr_scopes == Settings().ehr_scopes
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"ehr_auth": "private-key-jwt"}, "NEUROSCREEN_EHR_PRIVATE_KEY_FILE"),
+        ({"ehr_auth": "private-key-jwt", **EHR}, "NEUROSCREEN_EHR_PRIVATE_KEY_FILE"),
         (
-            {"ehr_auth": "client-secret-basic", "ehr_client_id": "x"},
+            {"ehr_auth": "client-secret-basic", "ehr_client_id": "x", **EHR},
             "NEUROSCREEN_EHR_CLIENT_SECRET",
         ),
-        ({"ehr_auth": "static"}, "NEUROSCREEN_EHR_TOKEN"),
+        ({"ehr_auth": "static", **EHR}, "NEUROSCREEN_EHR_TOKEN"),
         (
             {
                 "ehr_auth": "private-key-jwt",
