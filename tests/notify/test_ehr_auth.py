@@ -371,3 +371,13 @@ def test_assertions_verify_against_the_published_jwks_only(tmp_path, rsa_key, fa
     jwt_client(fake, tmp_path, rsa_key).post_transaction(BUNDLE)
     token = jwt.decode(fake.form()["client_assertion"], public, algorithms=["RS384"])
     assert token.claims["iss"] == "neuroscreen"
+
+
+def test_a_forked_worker_does_not_inherit_the_parents_token(fake, tmp_path, rsa_key, monkeypatch):
+    client = jwt_client(fake, tmp_path, rsa_key)
+    client.post_transaction(BUNDLE)
+    parent = ehr_auth_module.os.getpid()
+    monkeypatch.setattr(ehr_auth_module.os, "getpid", lambda: parent + 1)  # a prefork child
+    client.post_transaction(BUNDLE)
+    client.post_transaction(BUNDLE)
+    assert len(fake.token_requests) == 2, "one token per process, then cached"

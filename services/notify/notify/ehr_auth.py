@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from base64 import b64encode
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -234,6 +234,13 @@ class BearerAuth(httpx.Auth):
             self._tokens.discard(token)
             request.headers["Authorization"] = f"Bearer {self._tokens.token()}"
             yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        # The token fetch is blocking I/O; notify's EHR client is synchronous.
+        raise NotImplementedError("BearerAuth works with httpx.Client only")
+        yield request  # pragma: no cover - makes this an async generator
 
 
 class StaticBearerAuth(httpx.Auth):
