@@ -134,13 +134,14 @@ class TokenSource:
 
     def close(self) -> None:
         with self._lock:
-            if self._http is not None:
+            if self._http is not None and self._pid == os.getpid():
                 self._http.close()
-                self._http = None
+            self._http, self._pid, self._token = None, -1, None
 
     def _forget_after_fork(self) -> None:
         if self._pid != os.getpid():
-            # Never share a token or a connection pool with the parent process.
+            # Never share a token or a connection pool with the parent process. The
+            # parent's pool is dropped, not closed: closing would end its TLS sessions.
             self._pid, self._token = os.getpid(), None
             self._http = httpx.Client(timeout=self._timeout, transport=self._transport)
 
