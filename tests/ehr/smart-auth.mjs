@@ -107,7 +107,14 @@ export function createSmartAuth({ tokenLifetime }) {
   const clients = new Map();
   const tokens = new Map(); // access token → { clientId, scopes, expiresAt }
   const seenJti = new Map(); // `${clientId} ${jti}` → expiry (ms), for replay detection
-  const newStats = () => ({ tokensIssued: 0, tokenErrors: {}, lastTokenError: null, unauthorized: 0, forbidden: 0 });
+  const newStats = () => ({
+    tokensIssued: 0,
+    assertionKids: {}, // kid → accepted assertions signed with it (which key signs, e.g. after a rotation)
+    tokenErrors: {},
+    lastTokenError: null,
+    unauthorized: 0,
+    forbidden: 0,
+  });
   let stats = newStats();
 
   const enabled = () => clients.size > 0;
@@ -174,6 +181,7 @@ export function createSmartAuth({ tokenLifetime }) {
     const replayKey = `${client.clientId} ${payload.jti}`;
     if (seenJti.has(replayKey)) return refuse(400, 'invalid_client', 'jti already used');
     seenJti.set(replayKey, (payload.exp + CLOCK_TOLERANCE_S) * 1000);
+    stats.assertionKids[header.kid] = (stats.assertionKids[header.kid] ?? 0) + 1;
     return { client };
   }
 
