@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from base64 import b64encode
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -236,12 +236,10 @@ class BearerAuth(httpx.Auth):
             request.headers["Authorization"] = f"Bearer {self._tokens.token()}"
             yield request
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        # The token fetch is blocking I/O; notify's EHR client is synchronous.
-        raise NotImplementedError("BearerAuth works with httpx.Client only")
-        yield request  # pragma: no cover - makes this an async generator
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        # Only httpx.AsyncClient gets here (sync_auth_flow above serves httpx.Client): the
+        # token fetch is blocking I/O, so refuse rather than send a request without a token.
+        raise RuntimeError("BearerAuth fetches tokens with blocking I/O: use httpx.Client")
 
 
 class StaticBearerAuth(httpx.Auth):
