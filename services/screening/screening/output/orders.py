@@ -46,8 +46,10 @@ def _properties(concept: Mapping[str, Any], name: str) -> list[Any]:
     ]
 
 
-def _read_split() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
-    concepts = CODE_SYSTEMS["workup"]["concept"]
+def read_split(
+    concepts: list[dict[str, Any]],
+) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """The active codes and each deprecated code's replacements; refuses a broken split."""
     deprecated = {c["code"] for c in concepts if _properties(c, "deprecated")}
     active = frozenset(c["code"] for c in concepts) - deprecated
     replaced_by: dict[str, tuple[str, ...]] = {}
@@ -64,7 +66,7 @@ def _read_split() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
     return active, replaced_by
 
 
-ORDERABLE, REPLACED_BY = _read_split()
+ORDERABLE, REPLACED_BY = read_split(CODE_SYSTEMS["workup"]["concept"])
 """The active workup codes, and each deprecated code's replacements in CodeSystem order."""
 
 
