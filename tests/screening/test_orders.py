@@ -166,6 +166,17 @@ def test_procedures_without_a_checked_snomed_concept_are_text_and_flagged():
         assert "NOT VERIFIED, none found, no code emitted" in str(request["note"]), test
 
 
+def test_only_tests_are_told_not_to_delay_the_same_day_assessment():
+    steps = (
+        WorkupStep("temporal-artery-assessment", ("red-flag",), ("r",)),
+        WorkupStep("esr", ("red-flag",), ("r",)),
+    )
+    giant_cell, esr = build(replace(_with_steps(*steps), tier="urgent")).service_requests
+    assert (giant_cell["priority"], esr["priority"]) == ("stat", "stat")
+    assert "never delay" not in str(giant_cell["note"])
+    assert "never delay" in str(esr["note"])
+
+
 def test_every_listed_code_names_its_source_and_status():
     for test, terms in TERMINOLOGY.workup.items():
         assert terms.codes, test  # a code, or a NOT VERIFIED entry saying none was found

@@ -40,7 +40,8 @@ from screening.result import ScreeningResult
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER, WORKUP
 from shared.fhir.codesystems import concept_display
 
-EMERGENCY_ASSESSMENT = "emergency-assessment"
+SAME_DAY_ASSESSMENTS = frozenset({"emergency-assessment", "temporal-artery-assessment"})
+"""Steps that are the same-day assessment itself, not a test that could delay it."""
 
 
 def service_request_identity(context: ScreeningContext, test: str) -> Identity:
@@ -115,7 +116,7 @@ def _notes(order: Order, result: ScreeningResult) -> list[str]:
             f"'{concept_display(WORKUP, step)}' ({step}); each of its tests is now a request "
             "of its own."
         )
-    if result.tier == "urgent" and order.code != EMERGENCY_ASSESSMENT:
+    if result.tier == "urgent" and order.code not in SAME_DAY_ASSESSMENTS:
         notes.append(
             "For the team receiving the patient: this must never delay the same-day "
             "emergency assessment."
