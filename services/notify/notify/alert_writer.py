@@ -18,10 +18,10 @@ identifier, so each retry finds what an earlier try stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from notify.ehr_client import EhrClient, FatalEhrError
+from notify.ehr_client import EhrClient, FatalEhrError, TransactionResult, cite
 
 ALERT_TYPES = frozenset({"Task", "Communication"})
 """The resources that are the alert; every other entry is an attachment."""
@@ -52,36 +52,54 @@ def write_alert(
     entries = bundle["entry"]
     attachments = [e for e in entries if e["resource"]["resourceType"] not in ALERT_TYPES]
     alert = [e for e in entries if e["resource"]["resourceType"] in ALERT_TYPES]
-    cited: dict[str, dict[str, Any]] = {}
-    references: list[str] = []
-    refused: list[RefusedAttachment] = []
+    written = _Written()
     if attachments:
         try:
-            written = client.write_transaction(_transaction(attachments), max_entries)
+            together = client.write_transaction(_transaction(attachments), max_entries)
         except FatalEhrError as error:
             if not _refuses_content(error):
                 raise
-            # Which one? Write them one by one: the accepted ones land (or are found again).
+            # Which one? One by one: the accepted ones land (or are found again).
             for entry in attachments:
-                sent = _cite(entry, cited)
-                try:
-                    one = client.write_transaction(_transaction([sent]), max_entries)
-                except FatalEhrError as refusal:
-                    if not _refuses_content(refusal):
-                        raise
-                    refused.append(_refusal(entry, refusal))
-                    cited[entry["fullUrl"]] = _stand_in(entry, public_base_url)
-                    continue
-                cited.update(_ehr_references(one.by_full_url))
-                references.extend(one.references)
+                _write_one(client, entry, written, max_entries, public_base_url)
         else:
-            cited.update(_ehr_references(written.by_full_url))
-            references.extend(written.references)
-    sent_alert = [_cite(entry, cited) for entry in alert]
-    if refused:
-        sent_alert = [_with_refusal_note(e, refused, entries, public_base_url) for e in sent_alert]
-    result = client.write_transaction(_transaction(sent_alert), max_entries)
-    return AlertWriteResult((*references, *result.references), tuple(refused))
+            written.add(together)
+    sent = [_cite(entry, written.cited) for entry in alert]
+    if written.refused:
+        sent = [_with_refusal_note(e, written.refused, entries, public_base_url) for e in sent]
+    result = client.write_transaction(_transaction(sent), max_entries)
+    return AlertWriteResult((*written.references, *result.references), tuple(written.refused))
+
+
+@dataclass
+class _Written:
+    """What the attachments became: EHR references, or stand-ins for the refused ones."""
+
+    cited: dict[str, dict[str, Any]] = field(default_factory=dict)
+    references: list[str] = field(default_factory=list)
+    refused: list[RefusedAttachment] = field(default_factory=list)
+
+    def add(self, result: TransactionResult) -> None:
+        self.cited.update({url: {"reference": ref} for url, ref in result.by_full_url.items()})
+        self.references.extend(result.references)
+
+
+def _write_one(
+    client: EhrClient,
+    entry: dict[str, Any],
+    written: _Written,
+    max_entries: int,
+    public_base_url: str,
+) -> None:
+    try:
+        result = client.write_transaction(_transaction([_cite(entry, written.cited)]), max_entries)
+    except FatalEhrError as refusal:
+        if not _refuses_content(refusal):
+            raise
+        written.refused.append(_refusal(entry, refusal))
+        written.cited[entry["fullUrl"]] = _stand_in(entry, public_base_url)
+    else:
+        written.add(result)
 
 
 def _refuses_content(error: FatalEhrError) -> bool:
@@ -95,25 +113,9 @@ def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": sent}
 
 
-def _ehr_references(by_full_url: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    return {full_url: {"reference": ref} for full_url, ref in by_full_url.items()}
-
-
 def _cite(entry: dict[str, Any], cited: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The entry with references to written or refused entries replaced."""
-    return {**entry, "resource": _replace_references(entry["resource"], cited)}
-
-
-def _replace_references(value: Any, cited: Mapping[str, dict[str, Any]]) -> Any:
-    if isinstance(value, dict):
-        target = value.get("reference")
-        if isinstance(target, str) and target in cited:
-            kept = {k: v for k, v in value.items() if k not in ("reference", "identifier")}
-            return {**kept, **cited[target]}
-        return {k: _replace_references(v, cited) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_references(v, cited) for v in value]
-    return value
+    return {**entry, "resource": cite(entry["resource"], cited)}
 
 
 def local_reference(entry: Mapping[str, Any]) -> str | None:

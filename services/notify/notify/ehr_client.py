@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -124,10 +125,11 @@ class EhrClient:
         entries = bundle["entry"]
         size = self._step_size(max_entries)
         written: dict[str, str] = {}
+        cited: dict[str, dict[str, Any]] = {}
         references: list[str] = []
         start = 0
         while start < len(entries):
-            step = [_cite_written(entry, written) for entry in entries[start : start + size]]
+            step = [cite(entry, cited) for entry in entries[start : start + size]]
             try:
                 result = self.post_transaction({**bundle, "entry": step})
             except TransactionTooLarge:
@@ -137,6 +139,7 @@ class EhrClient:
                 continue
             for entry, reference in zip(step, result.references, strict=False):
                 written[entry["fullUrl"]] = reference
+                cited[entry["fullUrl"]] = {"reference": reference}
             references.extend(result.references)
             start += len(step)
         return TransactionResult(tuple(references), written)
@@ -172,12 +175,12 @@ class EhrClient:
                 outcome=outcome,
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
-        if refused_as_too_large(response.status_code, outcome):
+        if _refused_as_too_large(response.status_code, outcome):
             raise TransactionTooLarge(message, status=response.status_code, outcome=outcome)
         raise FatalEhrError(message, status=response.status_code, outcome=outcome)
 
 
-def refused_as_too_large(status: int, outcome: dict[str, Any] | None) -> bool:
+def _refused_as_too_large(status: int, outcome: dict[str, Any] | None) -> bool:
     """Whether a refusal is about the transaction's size, not its content.
 
     413 always is. A 400 or 422 is when its OperationOutcome says so: issue code
@@ -197,17 +200,17 @@ def refused_as_too_large(status: int, outcome: dict[str, Any] | None) -> bool:
     return any(_TOO_LARGE_WORDS.search(text) for text in texts)
 
 
-def _cite_written(value: Any, written: dict[str, str]) -> Any:
-    """Replace placeholders of entries written in an earlier step by their EHR references."""
+def cite(value: Any, cited: Mapping[str, Mapping[str, Any]]) -> Any:
+    """``value`` with each Reference to a key of ``cited`` (a ``fullUrl`` placeholder)
+    replaced by what it maps to: ``{"reference": "Task/123"}`` once the EHR wrote it."""
     if isinstance(value, dict):
-        return {
-            key: written.get(item, item)
-            if key == "reference" and isinstance(item, str)
-            else _cite_written(item, written)
-            for key, item in value.items()
-        }
+        target = value.get("reference")
+        if isinstance(target, str) and target in cited:
+            kept = {k: v for k, v in value.items() if k not in ("reference", "identifier")}
+            return {**kept, **cited[target]}
+        return {key: cite(item, cited) for key, item in value.items()}
     if isinstance(value, list):
-        return [_cite_written(item, written) for item in value]
+        return [cite(item, cited) for item in value]
     return value
 
 
