@@ -94,7 +94,7 @@ def test_without_a_public_base_url_the_reference_is_logical():
     assert "reference" not in focus
     assert focus["identifier"]["value"].startswith("risk-assessment/")
     note = ehr.one("Communication")["payload"][-1]["contentString"]
-    assert "RiskAssessment" in note and "kept by NeuroScreen" in note
+    assert "kept by NeuroScreen (RiskAssessment risk-assessment/resp-1)" in note
 
 
 def test_nothing_refused_means_one_pass_and_no_note():

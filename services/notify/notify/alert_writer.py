@@ -118,14 +118,14 @@ def _cite(entry: dict[str, Any], cited: Mapping[str, dict[str, Any]]) -> dict[st
     return {**entry, "resource": cite(entry["resource"], cited)}
 
 
-def local_reference(entry: Mapping[str, Any]) -> str | None:
+def _local_reference(entry: Mapping[str, Any]) -> str | None:
     """The entry's address on NeuroScreen (its ``alternate`` link), if the bundle has one."""
     links = entry.get("link", [])
     return next((link["url"] for link in links if link.get("relation") == "alternate"), None)
 
 
-def neuroscreen_url(entry: Mapping[str, Any], public_base_url: str) -> str | None:
-    local = local_reference(entry)
+def _neuroscreen_url(entry: Mapping[str, Any], public_base_url: str) -> str | None:
+    local = _local_reference(entry)
     return f"{public_base_url.rstrip('/')}/{local}" if local and public_base_url else None
 
 
@@ -139,7 +139,7 @@ def _stand_in(entry: dict[str, Any], public_base_url: str) -> dict[str, Any]:
     identifier = resource.get("identifier")
     identifier = identifier[0] if isinstance(identifier, list) else identifier
     reference: dict[str, Any] = {"type": resource["resourceType"]}
-    url = neuroscreen_url(entry, public_base_url)
+    url = _neuroscreen_url(entry, public_base_url)
     if url:
         reference["reference"] = url
     if identifier:
@@ -151,24 +151,24 @@ def _stand_in(entry: dict[str, Any], public_base_url: str) -> dict[str, Any]:
 def _refusal(entry: dict[str, Any], error: FatalEhrError) -> RefusedAttachment:
     return RefusedAttachment(
         resource_type=entry["resource"]["resourceType"],
-        local_reference=local_reference(entry),
+        local_reference=_local_reference(entry),
         status=error.status,
         outcome=error.outcome,
     )
 
 
-def refusal_note(
+def _refusal_note(
     refused: list[RefusedAttachment], entries: list[dict[str, Any]], public_base_url: str
 ) -> str:
     """What the coordinator reads: which parts are missing, and where the whole result is."""
     kinds = ", ".join(sorted({r.resource_type for r in refused}))
     risk = next((e for e in entries if e["resource"]["resourceType"] == "RiskAssessment"), None)
-    url = neuroscreen_url(risk, public_base_url) if risk else None
-    where = (
-        f"The full result is on NeuroScreen: {url}"
-        if url
-        else "The full result is kept by NeuroScreen (ask for this response's screening)."
-    )
+    url = _neuroscreen_url(risk, public_base_url) if risk else None
+    if url:
+        where = f"The full result is on NeuroScreen: {url}"
+    else:
+        identifier = (risk or {}).get("resource", {}).get("identifier", [{}])[0].get("value")
+        where = f"The full result is kept by NeuroScreen (RiskAssessment {identifier})."
     return f"This EHR did not accept part of the screening result ({kinds}). {where}"
 
 
@@ -179,7 +179,7 @@ def _with_refusal_note(
     public_base_url: str,
 ) -> dict[str, Any]:
     resource = dict(entry["resource"])
-    note = refusal_note(refused, entries, public_base_url)
+    note = _refusal_note(refused, entries, public_base_url)
     if resource["resourceType"] == "Communication":
         resource["payload"] = [*resource.get("payload", []), {"contentString": note}]
     else:
