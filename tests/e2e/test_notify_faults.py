@@ -140,7 +140,7 @@ def test_attachment_the_ehr_refuses_never_holds_up_the_alert(
         base_url=pipeline.notify_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
     )
     (listed,) = admin.get("/admin/deliveries").json()["deliveries"]
-    assert listed["state"] == "notified"
+    assert (listed["state"], listed["tier"]) == ("notified", "urgent")
     assert listed["refused_attachments"] == [
         {
             "resource_type": "QuestionnaireResponse",
