@@ -219,15 +219,6 @@ function strictIssues(resource) {
   return issues;
 }
 
-/**
- * Medplum's validateResource, verdicts unchanged: this server never filters what Medplum says.
- * Known quirk kept on purpose: ras-2 fails every RiskAssessment.prediction without a
- * probability; NeuroScreen must (and does) write predictions that real validators accept.
- */
-function validate(resource) {
-  validateResource(resource); // throws OperationOutcomeError (-> 400) on errors
-}
-
 // ---------------------------------------------------------------------------------------------
 // Repository
 // ---------------------------------------------------------------------------------------------
@@ -286,7 +277,9 @@ class EhrRepository extends MemoryRepository {
   // ends in createResource, so this is the one place to validate. Medplum's
   // MemoryRepository itself validates nothing; its server's Postgres repository does.
   async createResource(resource, options) {
-    validate(resource); // throws OperationOutcomeError (→ 400) on errors
+    // Medplum's verdicts, unfiltered, quirks included (e.g. it refuses a RiskAssessment
+    // prediction without a probability): a peer's quirk is the product's to handle.
+    validateResource(resource); // throws OperationOutcomeError (→ 400) on errors
     if (!opt.lenient) {
       const issues = strictIssues(resource);
       if (issues.length) throw new OperationOutcomeError({ resourceType: 'OperationOutcome', issue: issues });
