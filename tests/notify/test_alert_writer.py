@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fixtures.answers import RAPID_ASCENDING_WEAKNESS
 from support.alerts import alert_bundle
 
 from notify.alert_writer import write_alert
 from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 
-GBS = {
-    "weakness": True,
-    "rapid-ascending-weakness": True,
-    "progression": "worse-over-days",
-    "duration": "under-4-weeks",
-    "tingling": True,
-    "age": 34,
-}
 BASE = "https://neuroscreen.example.org/fhir"
 
 
@@ -57,7 +50,9 @@ def write(ehr: FakeEhr, base: str = BASE):
     client = EhrClient(
         "http://ehr.test/fhir", token=None, timeout=1, transport=httpx.MockTransport(ehr)
     )
-    return write_alert(client, alert_bundle(GBS), max_entries=0, public_base_url=base)
+    return write_alert(
+        client, alert_bundle(RAPID_ASCENDING_WEAKNESS), max_entries=0, public_base_url=base
+    )
 
 
 def test_refused_risk_assessment_the_alert_cites_neuroscreen_instead():
