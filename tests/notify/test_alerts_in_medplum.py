@@ -4,6 +4,8 @@ notify signed in with SMART Backend Services (tests/ehr/smart-auth.mjs).
 What a real EHR must accept: every vignette's alert, whole, without a refused first try;
 each written again (a lost acknowledgement) stays exactly one Task and one Communication;
 and when Medplum genuinely refuses an attachment, the alert still lands, citing NeuroScreen.
+A registration that lacks the scope for one attachment type is a sign-in problem, not a
+refused attachment: nothing is cited in its place and the alert fails as auth-failed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from support.alerts import alert_bundle
 
 from notify.alert_writer import write_alert
 from notify.ehr_auth import ehr_auth
-from notify.ehr_client import DEFAULT_MAX_TRANSACTION_ENTRIES, EhrClient
+from notify.ehr_client import DEFAULT_MAX_TRANSACTION_ENTRIES, EhrAuthFailed, EhrClient
 from notify.signing_keys import load_key_ring
 from shared.config import Settings
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
@@ -148,3 +150,22 @@ def test_an_attachment_medplum_refuses_leaves_the_alert_standing(
     note = communication["payload"][-1]["contentString"]
     assert "QuestionnaireResponse" in note
     assert f"{base}/RiskAssessment/" in note
+
+
+def test_a_scope_missing_for_an_attachment_fails_the_alert_as_auth(
+    ehr: EhrServer, tmp_path: Path
+) -> None:
+    # Registered for everything but RiskAssessment: the EHR answers 403 to its create.
+    allowed = " ".join(
+        f"system/{kind}.cruds"
+        for kind in ("QuestionnaireResponse", "Observation", "ServiceRequest", "Task")
+    )
+    client = smart_client(ehr, tmp_path, allowed=f"{allowed} system/Communication.cruds")
+    bundle = alert_bundle(EGPA_FOOT_DROP, response_id="scope")
+    with pytest.raises(EhrAuthFailed) as caught:
+        write_alert(client, bundle, max_entries=0, public_base_url="https://ns.example/fhir")
+    assert caught.value.status == 403
+    # No probing one by one and no alert citing NeuroScreen's copy: the registration is wrong.
+    assert ehr.smart()["stats"]["forbidden"] == 1
+    assert ehr.search("Task") == []
+    assert ehr.search("Communication") == []
