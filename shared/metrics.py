@@ -23,6 +23,7 @@ from shared.models import (
     OutboxMessage,
     PeriodicJob,
     QuestionnaireResponseRecord,
+    RefusedAttachment,
     Screening,
 )
 from shared.models.base import utcnow
@@ -56,6 +57,11 @@ class PipelineCollector(Collector):
                 ).all()
                 attempts = session.execute(
                     select(DeliveryAttempt.outcome, func.count()).group_by(DeliveryAttempt.outcome)
+                ).all()
+                refused = session.execute(
+                    select(RefusedAttachment.resource_type, func.count()).group_by(
+                        RefusedAttachment.resource_type
+                    )
                 ).all()
                 urgent_overdue = session.scalar(
                     select(func.count()).where(
@@ -92,12 +98,20 @@ class PipelineCollector(Collector):
         yield scored
         deliveries = CounterMetricFamily(
             "neuroscreen_deliveries",
-            "EHR delivery attempts by outcome (delivered, transient, fatal)",
+            "EHR delivery attempts by outcome (delivered, transient, fatal, auth-failed)",
             labels=["outcome"],
         )
         for outcome, count in attempts:
             deliveries.add_metric([outcome], count)
         yield deliveries
+        refusals = CounterMetricFamily(
+            "neuroscreen_alert_attachments_refused",
+            "Attachments of delivered alerts the EHR refused (the alert went without them)",
+            labels=["resource_type"],
+        )
+        for resource_type, count in refused:
+            refusals.add_metric([resource_type], count)
+        yield refusals
         yield GaugeMetricFamily(
             "neuroscreen_dead_letters", "Alerts the EHR refused, awaiting replay", value=dead or 0
         )
@@ -135,7 +149,12 @@ def _follow_up_metrics() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
                 )
             )
             jobs = session.execute(
-                select(PeriodicJob.name, PeriodicJob.last_success_at, PeriodicJob.created_at)
+                select(
+                    PeriodicJob.name,
+                    PeriodicJob.last_success_at,
+                    PeriodicJob.created_at,
+                    PeriodicJob.last_failure,
+                )
             ).all()
     except Exception as exc:
         log.warning("follow-up metrics unavailable", extra={"error": type(exc).__name__})
@@ -163,6 +182,14 @@ def _follow_up_metrics() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         "Seconds since a periodic job last succeeded (or since it was set up)",
         labels=["job"],
     )
-    for name, last_success, created in jobs:
+    failing = GaugeMetricFamily(
+        "neuroscreen_periodic_job_failing",
+        "1 while a periodic job's last run failed, by how (outcome: transient, fatal, auth-failed)",
+        labels=["job", "outcome"],
+    )
+    for name, last_success, created, last_failure in jobs:
         age.add_metric([name], (now - (last_success or created)).total_seconds())
+        if last_failure:
+            failing.add_metric([name, last_failure], 1)
     yield age
+    yield failing

@@ -27,3 +27,6 @@ class PeriodicJob(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
     cursor: Mapped[str | None] = mapped_column(String(64))
     """Job-specific progress, e.g. the newest EHR ``meta.lastUpdated`` already seen."""
+    last_failure: Mapped[str | None] = mapped_column(String(32))
+    """How the last run failed (an :class:`~notify.ehr_client.EhrError` kind such as
+    ``auth-failed``), None when it went through: exported for the alarms."""

@@ -25,6 +25,7 @@ COUNTERS = {
     "neuroscreen_redelivered_total",
     "neuroscreen_deliveries_total",
     "neuroscreen_escalations_total",
+    "neuroscreen_alert_attachments_refused_total",
 }
 GAUGES = {
     "neuroscreen_outbox_depth",
@@ -35,6 +36,7 @@ GAUGES = {
     "neuroscreen_alert_tasks",
     "neuroscreen_escalations_pending",
     "neuroscreen_periodic_job_age_seconds",
+    "neuroscreen_periodic_job_failing",
 }
 HISTOGRAMS = {"neuroscreen_http_request_duration_seconds"}
 NEUROSCREEN_METRICS = (
@@ -114,6 +116,7 @@ def test_rules_cover_what_operators_must_know(rules: list[dict[str, Any]]) -> No
         "neuroscreen_escalations_pending",
         "neuroscreen_escalations_total",
         "neuroscreen_periodic_job_age_seconds",
+        "neuroscreen_alert_attachments_refused_total",
         "neuroscreen_outbox_depth",
         "neuroscreen_outbox_oldest_age_seconds",
         "neuroscreen_http_requests_total",

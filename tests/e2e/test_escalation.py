@@ -1,6 +1,7 @@
 """The closed loop on real processes and the Medplum test EHR: an urgent Task nobody
 accepts by its (short, test-configured) due time is escalated exactly once, whatever
-restarts; a Task a coordinator accepts is followed, shown, and never escalated."""
+restarts; a Task a coordinator accepts is followed, shown, and never escalated. Notify
+signs in with SMART Backend Services, registered with the default scopes only."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from ehr_server import EhrServer
 from fixtures.answers import EGPA_FOOT_DROP
 from support.pipeline import (
     COORDINATOR,
-    EHR_TOKEN,
     audit_ehr,
     create_patient,
     post_response,
+    register_notify,
+    smart_settings,
     wait_for_states,
 )
 from support.stack import TOKEN, Stack, wait_until
@@ -39,8 +41,7 @@ def loop(
         redis_url,
         tmp_path,
         ehr_base_url=ehr_with_token.base_url,
-        ehr_token=EHR_TOKEN,
-        ehr_max_transaction_entries="8",
+        **smart_settings(tmp_path),  # notify signs in with the default scopes, nothing more
         coordinator=COORDINATOR,
         escalation_recipient=ESCALATION_LEAD,
         task_due_urgent_seconds=str(URGENT_DUE_SECONDS),
@@ -49,8 +50,8 @@ def loop(
     )
     stack.start("intake")
     stack.start("screening")
+    register_notify(ehr_with_token, stack)  # starts notify-api, which serves the JWKS
     stack.start("notify")
-    stack.start("notify-api")
     yield stack
     stack.stop_all()
 

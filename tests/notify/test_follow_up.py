@@ -10,12 +10,15 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from notify.ehr_auth import StaticBearerAuth
 from notify.ehr_client import EhrClient
 from notify.follow_up import follow_up
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.fhir.codes import REVIEW_SCREENING, SCREENING_OUTPUT_IDENTIFIER, TASKS
+from shared.metrics import PipelineCollector
 from shared.models import Delivery, PeriodicJob, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.tasks import FOLLOW_UP_TASKS
@@ -31,7 +34,10 @@ class FakeEhr:
         self.communications: dict[str, dict[str, Any]] = {}
         self.searches: list[dict[str, list[str]]] = []
         self.page_size = page_size
-        self.failing = False
+        self.failing: bool | int = False
+        """True (503) or the status every request gets."""
+        self.refuse_writes: int | None = None
+        """A status for every transaction, e.g. 403: the token lacks Communication create."""
         self.clock = utcnow() - timedelta(hours=1)
 
     def add_task(self, response_id: str, status: str = "requested") -> str:
@@ -57,18 +63,25 @@ class FakeEhr:
 
     def client(self) -> EhrClient:
         return EhrClient(
-            "http://ehr.test/fhir", token="t", timeout=1, transport=httpx.MockTransport(self)
+            "http://ehr.test/fhir",
+            auth=StaticBearerAuth("t"),
+            timeout=1,
+            transport=httpx.MockTransport(self),
         )
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.failing:
-            return httpx.Response(503, json={"resourceType": "OperationOutcome", "issue": []})
+            status = 503 if self.failing is True else self.failing
+            return httpx.Response(status, json={"resourceType": "OperationOutcome", "issue": []})
         url = urlsplit(str(request.url))
         query = parse_qs(url.query)
         if request.method == "GET" and url.path == "/fhir/Task":
             self.searches.append(query)
             return httpx.Response(200, json=self._search(query))
         if request.method == "POST" and url.path.rstrip("/") == "/fhir":
+            if self.refuse_writes:
+                outcome = {"resourceType": "OperationOutcome", "issue": [{"code": "forbidden"}]}
+                return httpx.Response(self.refuse_writes, json=outcome)
             return httpx.Response(200, json=self._transaction(orjson.loads(request.content)))
         return httpx.Response(404)
 
@@ -259,6 +272,50 @@ def test_an_ehr_failure_leaves_the_escalation_for_the_next_run():
     run(ehr)
     assert delivery("r1").escalated_at is not None
     assert len(ehr.communications) == 1
+
+
+def job_failure() -> str | None:
+    with session_scope() as session:
+        job = session.get(PeriodicJob, FOLLOW_UP_TASKS.name)
+        assert job is not None
+        return job.last_failure
+
+
+def test_a_refused_escalation_write_is_alarmed_as_a_sign_in_failure():
+    ehr = FakeEhr()
+    add_delivery("r1")
+    ehr.add_task("r1")
+    ehr.refuse_writes = 403  # the EHR lets notify search Task but not create Communication
+    run(ehr)
+    assert delivery("r1").escalated_at is None
+    assert delivery("r1").task_status == "requested"  # the search itself went through
+    assert job_failure() == "auth-failed"
+    assert 'neuroscreen_periodic_job_failing{job="neuroscreen.notify.follow_up_tasks",' in (
+        scrape()
+    )
+    ehr.refuse_writes = None  # scope granted
+    run(ehr)
+    assert delivery("r1").escalated_at is not None
+    assert job_failure() is None
+
+
+def test_a_refused_search_is_alarmed_as_a_sign_in_failure():
+    ehr = FakeEhr()
+    add_delivery("r1")
+    ehr.add_task("r1")
+    ehr.failing = 401
+    run(ehr)
+    assert job_failure() == "auth-failed"
+    assert delivery("r1").escalated_at is None
+    ehr.failing = 503  # an outage is not a sign-in failure
+    run(ehr)
+    assert job_failure() == "transient"
+
+
+def scrape() -> str:
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector(get_settings()))
+    return generate_latest(registry).decode()
 
 
 def test_without_an_ehr_the_job_succeeds_and_does_nothing():

@@ -78,9 +78,10 @@ def test_escalation_recipient_defaults_to_the_coordinator_and_must_be_a_referenc
 
 
 def test_the_task_carries_its_due_time_as_restriction_period_end():
-    from test_alert_bundle import GBS, alert  # the bundle fixtures of the alert tests
+    from fixtures.answers import RAPID_ASCENDING_WEAKNESS
+    from test_alert_bundle import alert  # the bundle fixtures of the alert tests
 
-    _, content = alert(GBS)
+    _, content = alert(RAPID_ASCENDING_WEAKNESS)
     due = task_due_at(content.tier, NOW, settings())
     bundle = build_alert_bundle(content, coordinator="CareTeam/n", authored_at=NOW, due_at=due)
     (task,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from notify.ehr_client import EhrClient, EhrError
+from notify.ehr_client import EhrAuthFailed, EhrClient, EhrError
 from notify.task_policy import ESCALATED_TIERS, NOT_PICKED_UP, needs_escalation
 from notify.task_status import record_task_status
 from shared.config import Settings
@@ -38,7 +38,11 @@ BATCH = 100
 
 
 def escalate_overdue(session: Session, settings: Settings, client: EhrClient) -> int:
-    """Escalate every overdue, unaccepted urgent Task once; returns how many were sent."""
+    """Escalate every overdue, unaccepted urgent Task once; returns how many were sent.
+
+    Raises :class:`EhrAuthFailed` at the first sign-in failure: every other escalation
+    would fail the same way, and the caller alarms it (escalations sent so far stand).
+    """
     now = utcnow()
     overdue = session.scalars(
         select(Delivery)
@@ -70,6 +74,8 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
                 sent_at=now,
             )
             result = client.write_transaction(bundle)
+        except EhrAuthFailed:
+            raise
         except EhrError as error:
             # Tried again next run; neuroscreen_escalations_pending shows it meanwhile.
             log.warning(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notify.ehr_client import EhrClient, EhrError
+from notify.ehr_client import EhrAuthFailed, EhrClient, EhrError
 from notify.escalation import escalate_overdue
 from notify.task_status import parse_instant, record_task_status, response_id_of
 from shared.config import Settings
@@ -42,20 +42,32 @@ def follow_up(session: Session, settings: Settings, client: EhrClient | None) ->
     if job is None:
         log.info("task follow-up already running elsewhere")
         return
+    job.last_failure = None
     if client is None:  # alerts are held locally: there are no Tasks to follow
         job.last_success_at = utcnow()
         return
     try:
         tasks = client.search("Task", _search_params(job.cursor))
     except EhrError as error:
-        # last_success_at stays old, so neuroscreen_periodic_job_age_seconds raises the alarm.
-        log.warning(
-            "task follow-up search failed", extra={"http_status": error.status, "error": str(error)}
+        # last_success_at stays old, so neuroscreen_periodic_job_age_seconds raises the alarm;
+        # a sign-in failure pages at once (NeuroScreenEHRAuthFailing via last_failure).
+        job.last_failure = error.kind
+        log.log(
+            logging.ERROR if isinstance(error, EhrAuthFailed) else logging.WARNING,
+            "task follow-up search failed",
+            extra={"http_status": error.status, "outcome": error.kind, "error": str(error)},
         )
     else:
         job.cursor = record_task_statuses(session, tasks, job.cursor)
         job.last_success_at = utcnow()
-    escalate_overdue(session, settings, client)
+    try:
+        escalate_overdue(session, settings, client)
+    except EhrAuthFailed as error:
+        job.last_failure = error.kind
+        log.error(
+            "escalation refused: the EHR refuses NeuroScreen's sign-in",
+            extra={"http_status": error.status, "outcome": error.kind, "error": str(error)},
+        )
 
 
 def record_task_statuses(

@@ -1,17 +1,15 @@
 """task follow-up: due time, EHR Task status and escalation on the delivery; periodic jobs
 
 Revision ID: 0003_task_follow_up
-Revises: 0001
+Revises: 0002_refused_attachments
 Create Date: 2026-11-29 07:30:00
-
-Chained after 0001 on its branch; the lead re-chains it after 0002 at merge.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_task_follow_up"
-down_revision = "0001"
+down_revision = "0002_refused_attachments"
 branch_labels = None
 depends_on = None
 
@@ -33,6 +31,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cursor", sa.String(length=64), nullable=True),
+        sa.Column("last_failure", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_periodic_job")),
     )
 
