@@ -21,6 +21,7 @@ import orjson
 from intake.questionnaire.index import ItemDefinition, QuestionnaireIndex
 
 __all__ = [
+    "ACCEPTED_VERSIONS",
     "ANSWER_SYSTEM",
     "CANONICAL",
     "SCREENING_INDEX",
@@ -38,6 +39,14 @@ SCREENING_QUESTIONNAIRE: dict[str, Any] = orjson.loads(
 )
 CANONICAL: str = SCREENING_QUESTIONNAIRE["url"]
 VERSION: str = SCREENING_QUESTIONNAIRE["version"]
+ACCEPTED_VERSIONS: tuple[str, ...] = ("1.0.0", VERSION)
+"""The versions a response may cite (besides the bare canonical).
+
+Versions within a major version only add items, and a linkId never changes
+meaning, so a response to 1.0.0 is valid against 1.1.0 as it is. A response
+that cites 1.0.0 yet answers an item added in 1.1.0 is accepted and screened
+with that answer: the answer means the same whatever the version, and refusing
+the response would drop answers that may report an emergency."""
 SCREENING_INDEX: QuestionnaireIndex = QuestionnaireIndex.compile(
     SCREENING_QUESTIONNAIRE, ANSWER_SYSTEM
 )

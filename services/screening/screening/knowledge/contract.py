@@ -61,7 +61,9 @@ class Contract:
 
     def cites(self, questionnaire: str) -> bool:
         """Whether a response's ``questionnaire`` canonical refers to this contract."""
-        return questionnaire in (self.canonical, f"{self.canonical}|{self.version}")
+        url, bar, version = questionnaire.partition("|")
+        # Questionnaire 1.1.0 only adds items: a response citing it is readable as is.
+        return url == self.canonical and (not bar or version in (self.version, "1.1.0"))
 
 
 def canonical_answers(codes: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
