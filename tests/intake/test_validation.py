@@ -91,9 +91,7 @@ def test_mixed_nesting_passes():
     assert validate_questionnaire_response(body(resource)).answers["burning"] is True
 
 
-@pytest.mark.parametrize(
-    "questionnaire", [CANONICAL, f"{CANONICAL}|1.0.0", f"{CANONICAL}|1.1.0"]
-)
+@pytest.mark.parametrize("questionnaire", [CANONICAL, f"{CANONICAL}|1.0.0", f"{CANONICAL}|1.1.0"])
 def test_bare_or_versioned_canonical(questionnaire):
     validate_questionnaire_response(body(make_response(BASIC, questionnaire=questionnaire)))
 
