@@ -32,7 +32,7 @@ from shared.fhir.outcome import FhirError
 
 FORMS_DIR = Path(__file__).resolve().parent
 ROOT = FORMS_DIR.parents[1]
-QUESTIONNAIRE = ROOT / "services/intake/intake/questionnaire/immune-neuropathy-screen.json"
+QUESTIONNAIRE = ROOT / "shared/fhir/questionnaire/immune-neuropathy-screen.json"
 RENDER_SCRIPT = FORMS_DIR / "render.mjs"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REQUIRED = os.environ.get("NEUROSCREEN_REQUIRE_SERVICES") == "1"

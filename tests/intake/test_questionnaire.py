@@ -351,8 +351,13 @@ def test_index_matches_the_contract():
     assert (age.min_value, age.max_value) == (0, 130)
 
 
+def question(link_id: str, **more: Any) -> dict[str, Any]:
+    short = [{"url": SHORT_TEXT, "valueString": link_id}]
+    return {"linkId": link_id, "type": "boolean", "extension": short, **more}
+
+
 def test_index_refuses_a_broken_questionnaire():
-    twice = {"item": [{"linkId": "a", "type": "boolean"}, {"linkId": "a", "type": "boolean"}]}
+    twice = {"item": [question("a"), question("a")]}
     with pytest.raises(ValueError, match="used twice"):
         QuestionnaireIndex.compile(twice, ANSWER_SYSTEM)
     foreign = {"item": [{"linkId": "a", "type": "choice",
@@ -361,3 +366,10 @@ def test_index_refuses_a_broken_questionnaire():
         QuestionnaireIndex.compile(foreign, ANSWER_SYSTEM)
     with pytest.raises(ValueError, match="unsupported type"):
         QuestionnaireIndex.compile({"item": [{"linkId": "a", "type": "date"}]}, ANSWER_SYSTEM)
+    unworded = {"item": [{"linkId": "a", "type": "boolean"}]}
+    with pytest.raises(ValueError, match="short wording"):
+        QuestionnaireIndex.compile(unworded, ANSWER_SYSTEM)
+    option = {"valueCoding": {"system": ANSWER_SYSTEM, "code": "y"}}
+    unworded_option = {"item": [question("a", type="choice", answerOption=[option])]}
+    with pytest.raises(ValueError, match="short wording"):
+        QuestionnaireIndex.compile(unworded_option, ANSWER_SYSTEM)

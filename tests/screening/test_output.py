@@ -40,6 +40,7 @@ from screening.result import (
 )
 from shared.fhir import codes
 from shared.fhir.codesystems import CODE_SYSTEMS
+from shared.fhir.questionnaire import SCREENING_INDEX
 
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 VERIFICATION = "http://neuroscreen.org/fhir/StructureDefinition/code-verification"
@@ -564,23 +565,9 @@ def test_codes_outside_the_contract_fail_loudly():
 # --- CodeSystems ------------------------------------------------------------------------
 
 ANSWERS: dict[str, tuple[str, ...]] = {
-    "regions": (
-        "left-hand", "right-hand", "left-arm", "right-arm", "left-foot", "right-foot",
-        "left-leg", "right-leg", "face", "trunk",
-    ),
-    "spread-pattern": (
-        "both-sides-from-feet", "started-hands-face-trunk", "separate-nerves", "one-area",
-        "unsure",
-    ),
-    "duration": ("under-4-weeks", "4-to-8-weeks", "2-to-12-months", "over-1-year"),
-    "progression": ("worse-over-days", "worse-over-weeks", "stable", "improving"),
-    "sex": ("female", "male", "other"),
-    "known-conditions": (
-        "rheumatoid-arthritis", "lupus", "sjogren", "egpa", "polyarteritis-nodosa", "celiac",
-        "other-vasculitis", "none",
-    ),
-}  # fmt: skip
-"""The contract's choice items and their answer codes."""
+    link_id: item.options for link_id, item in SCREENING_INDEX.items() if item.options
+}
+"""The choice items and their answer codes, as the Questionnaire defines them."""
 
 WORKUP_CODES = (
     "cbc-differential", "esr", "crp", "metabolic-panel", "hba1c", "vitamin-b12", "tsh", "spep",

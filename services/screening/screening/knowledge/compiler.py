@@ -74,7 +74,10 @@ class _Compiler:
         self.origin = origin
         self.rule_ids: set[str] = set()
         self.weighted: list[tuple[codegen.WeightedRule, ...]] = []
-        self.contract = build_contract(data.questionnaire, data.outputs, origin)
+        outputs = data.outputs
+        self.contract = build_contract(
+            data.questionnaire, outputs.patterns, outputs.conditions, outputs.workup, origin
+        )
         self.evidence = EvidenceTable(self.contract.items)
         self.rules = RuleCompiler(
             self.contract.items,

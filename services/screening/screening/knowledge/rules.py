@@ -42,13 +42,13 @@ from operator import is_
 from typing import Any
 
 from screening.knowledge import codegen, nodes
-from screening.knowledge.contract import INTEGER_RANGE, ItemSpec
+from screening.knowledge.contract import ItemSpec
 from screening.knowledge.errors import KnowledgeError
 from screening.knowledge.nodes import Evidences, Predicate
 from screening.result import AnswerValue, Evidence, Suspicion
+from shared.tiers import TIER_RANK
 
 LEVEL_RANK: Mapping[str, int] = {"low": 1, "moderate": 2, "high": 3}
-TIER_RANK: Mapping[str, int] = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
 
 
 class Stage(IntEnum):
@@ -128,7 +128,7 @@ class EvidenceTable:
                 self._table[spec.link_id, True] = Evidence(spec.link_id, True, f"{spec.text}: yes")
                 self._table[spec.link_id, False] = Evidence(spec.link_id, False, f"{spec.text}: no")
             if spec.kind == "integer":
-                for number in INTEGER_RANGE:
+                for number in spec.numbers:
                     self._table[spec.link_id, number] = Evidence(
                         spec.link_id, number, f"{spec.text}: {number}"
                     )

@@ -39,23 +39,7 @@ class Cited(Strict):
         return value
 
 
-class ItemModel(Strict):
-    type: Literal["boolean", "integer", "choice"]
-    text: str
-    repeats: bool = False
-    required: bool = False
-    codes: dict[str, str] = Field(default_factory=dict)
-
-
-class QuestionnaireModel(Strict):
-    canonical: str
-    version: str
-    answer_system: str
-    items: dict[str, ItemModel]
-
-
 class OutputsModel(Strict):
-    tiers: dict[str, str]
     patterns: dict[str, str]
     conditions: dict[str, str]
     workup: dict[str, str]
@@ -160,7 +144,8 @@ class KnowledgeModel(Strict):
 
     id: str
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
-    questionnaire: QuestionnaireModel
+    questionnaire: list[str] = Field(min_length=1)
+    """The Questionnaire versions the rules are written for (its items are read from it)."""
     outputs: OutputsModel
     sources: dict[str, str]
     dn4: Dn4Model
