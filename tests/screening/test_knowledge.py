@@ -329,7 +329,7 @@ def test_a_weight_changes_results_without_code_changes(tmp_path: Path, knowledge
     assert after.suspicions[0].level == "low"
 
 
-def test_every_condition_form_compiles_and_explains(tmp_path: Path):
+def test_every_condition_form_loads_and_explains(tmp_path: Path):
     """Forms v1 does not use yet (age bounds, ``is: false``) work when a version needs them."""
     data = raw_knowledge()
     data["conditions"]["egpa"]["proxies"].append(

@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import RuleContext, distinct
 from screening.result import Finding, PatternFinding
 
 

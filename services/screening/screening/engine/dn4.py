@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
 from screening.knowledge.model import Dn4, Rule
-from screening.knowledge.nodes import Evidences
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import Evidences, RuleContext, distinct
 from screening.result import AnswerValue, Evidence, Finding
 
 
@@ -54,5 +52,5 @@ def findings(rules: tuple[Rule, ...], fired: list[tuple[int, Evidences]]) -> tup
     found = []
     for index, evidence in fired:
         rule = rules[index]
-        found.append(rule.fixed or Finding(rule.id, rule.label, distinct(evidence), rule.source))
+        found.append(Finding(rule.id, rule.label, distinct(evidence), rule.source))
     return tuple(found)

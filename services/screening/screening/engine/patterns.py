@@ -10,9 +10,8 @@ symptoms, the pattern is ``none`` with the reason.
 from __future__ import annotations
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
 from screening.knowledge.model import PatternRule
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import RuleContext, distinct
 from screening.result import PatternFinding
 
 NO_SYMPTOMS = PatternFinding("none", "no nerve symptoms reported, so no pattern applies", ())

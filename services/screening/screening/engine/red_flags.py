@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
-from screening.knowledge.nodes import Evidences
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import Evidences, RuleContext, distinct
 from screening.result import Finding
 
 

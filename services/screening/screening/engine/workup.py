@@ -22,13 +22,13 @@ def suggest_workup(
     """The work-up steps for this response, most pressing first."""
     chosen: dict[str, tuple[str, ...]] = {}  # code -> ids of the rules suggesting it
     if red_flags.findings:
-        chosen.update(knowledge.emergency.suggests)
+        chosen.update(knowledge.workup.emergency.suggests)
         if red_flags.emergency_only:
             return _steps(knowledge, chosen)
     if not neuropathy:
         return _steps(knowledge, chosen)
-    chosen.update(knowledge.baseline.suggests)
-    rules = knowledge.workup
+    chosen.update(knowledge.workup.baseline.suggests)
+    rules = knowledge.workup.rules
     for index, _ in knowledge.workup_check(ctx):
         rule = rules[index]
         rule_id = (rule.id,)
