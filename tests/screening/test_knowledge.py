@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures.responses import make_response
 
-from screening.engine import AnswerError, evaluate
+from screening.engine import AnswerError, answers_from_questionnaire_response, evaluate
 from screening.knowledge import Knowledge, KnowledgeError, load_knowledge, load_knowledge_file
 from screening.knowledge.loader import KNOWLEDGE_DIR
 from shared.fhir.codesystems import CODE_SYSTEMS
@@ -360,3 +361,14 @@ def test_every_condition_form_loads_and_explains(tmp_path: Path):
     assert result.suspicions[0].score == 6.0
     older = evaluate({"age": 75, "high-eosinophils": True}, knowledge)
     assert "egpa-age-band" not in {c.rule_id for c in older.suspicions[0].contributions}
+
+
+@pytest.mark.parametrize("version", ["", "|1.0.0", "|1.1.0"])
+def test_the_engine_reads_1_1_answers_whatever_version_is_cited(version: str):
+    """As the intake does: a response citing 1.0.0 keeps its answers to 1.1.0 items."""
+    resource = make_response(
+        {"age": 70, "bladder-bowel": True, "onset-speed": "days"},
+        questionnaire=CANONICAL + version,
+    )
+    answers = answers_from_questionnaire_response(resource)
+    assert answers == {"age": 70, "bladder-bowel": True, "onset-speed": "days"}

@@ -163,20 +163,23 @@ class Knowledge(Strict):
         """``neuroscreen-kb 1.0.0``: how results and resources name this knowledge."""
         return f"{self.id} {self.version}"
 
-    @property
+    # The private attributes are set once at load; these cache them in the instance, as
+    # pydantic serves private attributes through a slower __getattr__ on every read.
+
+    @cached_property
     def contract(self) -> Contract:
         return self._contract
 
     @property
     def items(self) -> Mapping[str, ItemSpec]:
         """The questions of the Questionnaire, by linkId."""
-        return self._contract.items
+        return self.contract.items
 
-    @property
+    @cached_property
     def evidence(self) -> EvidenceTable:
         return self._evidence
 
-    @property
+    @cached_property
     def neuropathy_evidence(self) -> Node:
         """The ``neuropathy-evidence`` fact: any nerve symptom at all, painless ones included."""
         return self._neuropathy
@@ -190,9 +193,9 @@ class Knowledge(Strict):
         """Each tier's plain-language action, e.g. "same-day emergency assessment"."""
         return self.tiers.actions
 
-    @property
+    @cached_property
     def pattern_order(self) -> tuple[str, ...]:
-        return tuple(self._contract.patterns)
+        return tuple(self.contract.patterns)
 
     @cached_property
     def short_labels(self) -> Mapping[str, str]:

@@ -178,7 +178,7 @@ class Dn4(Cited):
             self._pairs = tuple((item, context.evidence.of(item, True)) for item in self.items)
         return self
 
-    @property
+    @cached_property
     def pairs(self) -> tuple[tuple[str, Evidence], ...]:
         """Each item with its "<item>: yes" evidence."""
         return self._pairs
