@@ -372,3 +372,75 @@ def test_the_engine_reads_1_1_answers_whatever_version_is_cited(version: str):
     )
     answers = answers_from_questionnaire_response(resource)
     assert answers == {"age": 70, "bladder-bowel": True, "onset-speed": "days"}
+
+
+def with_2_0_capabilities(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of 1.0.0 using the fields knowledge 2.0.0 needs (all optional, inert in 1.0.0)."""
+    data["dn4"]["pain_items"] = ["pain", "burning"]
+    egpa = data["conditions"]["egpa"]
+    egpa["independent_proxies"] = 2
+    egpa["high_requires"] = {"item": "high-eosinophils", "is": True}
+    egpa["proxies"][1]["group"] = "airway"
+    egpa["proxies"][2]["group"] = "airway"
+    data["alternative_causes"]["causes"][0]["when"] = {"item": "duration", "answered": True}
+    flag = data["red_flags"][0]
+    flag["workup"] = [*data["workup"]["emergency"]["codes"], "mri"]
+    return data
+
+
+def test_the_fields_knowledge_2_uses_load_and_are_checked(tmp_path: Path):
+    knowledge = load_knowledge_file(write(tmp_path, with_2_0_capabilities(raw_knowledge())))
+    assert knowledge.dn4.pain_items == ("pain", "burning")
+    egpa = next(c for c in knowledge.conditions if c.code == "egpa")
+    assert egpa.independent_proxies == 2
+    assert egpa.high_requires is not None
+    assert egpa.groups["egpa-asthma"] == egpa.groups["egpa-nasal-polyps"] == "airway"
+    assert egpa.groups["egpa-eosinophilia"] == "egpa-eosinophilia"
+    assert knowledge.alternatives.causes[0].when is not None
+    steps = knowledge.red_flags[0].steps
+    assert steps.codes[-1] == "mri"
+    assert steps.id == knowledge.red_flags[0].id
+    assert knowledge.workup_steps["mri", (steps.id,)].reasons == ("red-flag",)
+
+
+BAD_2_0: dict[str, tuple[Mutation, str]] = {
+    "flag work-up without emergency assessment first": (
+        lambda d: d["red_flags"][0].update(workup=["mri"]),
+        "must start with",
+    ),
+    "flag work-up code unknown": (
+        lambda d: d["red_flags"][0].update(workup=["emergency-assessment", "x-ray"]),
+        "not workup codes",
+    ),
+    "high_requires looking at the tier": (
+        lambda d: d["conditions"]["egpa"].update(high_requires={"tier_at_least": "high"}),
+        "egpa high_requires: a suspicions rule cannot look at the tier",
+    ),
+    "cause condition looking at suspicions": (
+        lambda d: d["alternative_causes"]["causes"][0].update(when={"suspicion": "any"}),
+        "cannot look at the suspicion",
+    ),
+    "pain item that is not a boolean": (
+        lambda d: d["dn4"].update(pain_items=["age"]),
+        "not a boolean question",
+    ),
+    "no independent proxy at all": (
+        lambda d: d["conditions"]["egpa"].update(independent_proxies=0),
+        "independent_proxies",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", BAD_2_0, ids=list(BAD_2_0))
+def test_bad_2_0_fields_fail_loudly(mutation: str, tmp_path: Path):
+    mutate, message = BAD_2_0[mutation]
+    data = with_2_0_capabilities(raw_knowledge())
+    mutate(data)
+    with pytest.raises(KnowledgeError, match=re.compile(message, re.DOTALL)):
+        load_knowledge_file(write(tmp_path, data))
+
+
+def test_a_pattern_rule_may_give_none(tmp_path: Path):
+    data = raw_knowledge()
+    data["patterns"][0]["pattern"] = "none"
+    assert load_knowledge_file(write(tmp_path, data)).patterns[0].pattern == "none"

@@ -151,6 +151,17 @@ class Knowledge(Strict):
         expected = sorted(context.contract.conditions)
         if sorted(c.code for c in self.conditions) != expected:
             raise ValueError(f"conditions must be exactly {expected}")
+        emergency = self.workup.emergency
+        for flag in self.red_flags:
+            if not flag.workup:
+                continue
+            if flag.workup[: len(emergency.codes)] != emergency.codes:
+                raise ValueError(
+                    f"red flag {flag.id}: its workup must start with {list(emergency.codes)}"
+                )
+            flag._steps = WorkupRule.model_construct(
+                id=flag.id, codes=flag.workup, reason=emergency.reason, source=flag.source
+            )
         self._contract = context.contract
         self._evidence = context.evidence
         self._neuropathy = Fact("neuropathy-evidence", self.facts["neuropathy-evidence"].when)
@@ -216,7 +227,8 @@ class Knowledge(Strict):
         """Every step the rules can produce, by (code, ids of the rules suggesting it)."""
         workup = self.workup
         by_code: dict[str, list[WorkupRule]] = {}
-        for rule in (workup.emergency, workup.baseline, *workup.rules):
+        flag_steps = [flag.steps for flag in self.red_flags if flag.steps is not None]
+        for rule in (workup.emergency, *flag_steps, workup.baseline, *workup.rules):
             for code in rule.codes:
                 by_code.setdefault(code, []).append(rule)
         steps = {}

@@ -161,13 +161,15 @@ class Dn4(Cited):
 
     items: tuple[str, ...]
     cutoff: int
+    pain_items: tuple[str, ...] = ()
+    """When given, "neuropathic pain likely" also needs one of these answered yes (2.0.0)."""
     _pairs: tuple[tuple[str, Evidence], ...] = ()
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> Dn4:
         context = loading(info)
         items = context.contract.items if context.contract else {}
-        for item in self.items:
+        for item in (*self.items, *self.pain_items):
             if item not in items or items[item].kind != "boolean":
                 raise ValueError(f"dn4: {item!r} is not a boolean question of the Questionnaire")
         if len(set(self.items)) != len(self.items):
@@ -199,8 +201,10 @@ class PatternRule(Conditional):
     @field_validator("pattern")
     @classmethod
     def _derivable(cls, value: str, info: ValidationInfo) -> str:
+        # A rule may give ``none`` explicitly (2.0.0: a distribution that is no peripheral
+        # pattern, e.g. one side of the body); the engine drops it beside any other label.
         contract = loading(info).contract
-        if contract is None or value not in contract.patterns or value == "none":
+        if contract is None or value not in contract.patterns:
             raise ValueError(f"pattern {value!r} cannot be derived")
         return value
 
@@ -214,6 +218,23 @@ class RedFlag(Conditional):
     advice: str
     emergency_only: bool
     """True for GBS-type emergencies: no outpatient tests, only emergency assessment."""
+    workup: tuple[str, ...] = ()
+    """The flag's own steps, emergency assessment first (2.0.0); checked by the root."""
+    _steps: Any = None
+
+    @field_validator("workup")
+    @classmethod
+    def _known(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        contract = loading(info).contract
+        unknown = [c for c in value if contract is None or c not in contract.workup]
+        if unknown:
+            raise ValueError(f"{unknown} are not workup codes")
+        return value
+
+    @property
+    def steps(self) -> Any:
+        """The flag's own steps as a work-up rule cited to the flag, or ``None``."""
+        return self._steps
 
 
 class TierRule(Conditional):

@@ -7,12 +7,22 @@ causes with the blockers under which none of them may lower suspicion.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from screening.knowledge.model import Blocker, Cited, Conditional, Identified, Strict, loading
-from screening.knowledge.rules import Stage
+from screening.knowledge.model import (
+    Blocker,
+    Cited,
+    Conditional,
+    Identified,
+    Strict,
+    loading,
+    read_when,
+)
+from screening.knowledge.rules import Node, Stage
 
 
 class Proxy(Conditional):
@@ -28,6 +38,8 @@ class Proxy(Conditional):
     kind: Literal["proxy", "supportive", "known"] = "proxy"
     weight: float
     label: str
+    group: str | None = None
+    """Proxies of one group are one independent proxy (default: each rule is its own)."""
 
     @field_validator("weight")
     @classmethod
@@ -60,12 +72,28 @@ class ScreenedCondition(Strict):
     label: str
     levels: Levels
     proxies: tuple[Proxy, ...]
+    independent_proxies: int = Field(default=1, ge=1)
+    """Proxies (distinct groups) needed above ``low``, unless a known diagnosis fired."""
+    high_requires: Node | None = None
+    """A condition without which the level stops at ``moderate`` (2.0.0)."""
+
+    @field_validator("high_requires", mode="before")
+    @classmethod
+    def _read(cls, raw: Any, info: ValidationInfo) -> Node | None:
+        context = loading(info)
+        where = context.where(f"condition {info.data.get('code', '?')} high_requires")
+        return None if raw is None else context.reader.read(raw, Stage.SUSPICIONS, where)
 
     @model_validator(mode="after")
     def _can_be_raised(self) -> ScreenedCondition:
         if not any(p.kind in ("proxy", "known") and p.weight > 0 for p in self.proxies):
             raise ValueError(f"condition {self.code}: no rule can raise this suspicion")
         return self
+
+    @cached_property
+    def groups(self) -> Mapping[str, str]:
+        """Rule id -> independence group, for the ``proxy`` rules with a positive weight."""
+        return {p.id: p.group or p.id for p in self.proxies if p.kind == "proxy" and p.weight > 0}
 
     @property
     def high(self) -> float:
@@ -83,6 +111,13 @@ class AlternativeCause(Identified):
     link_id: str = Field(alias="item")
     label: str
     explains: frozenset[str]
+    when: Node | None = None
+    """Beside ``item`` answered yes, what must hold for the cause to count at all (2.0.0)."""
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _read(cls, raw: Any, info: ValidationInfo) -> Node | None:
+        return None if raw is None else read_when(cls, Stage.ALTERNATIVES, raw, info)
 
     @field_validator("link_id")
     @classmethod
