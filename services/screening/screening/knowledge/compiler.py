@@ -94,8 +94,9 @@ class _Compiler:
         signs = tuple(self._rule(s, Stage.ANSWERS, "sign") for s in data.signs)
         tiers = self._tiers(data.tiers)
         patterns = tuple(self._pattern(p) for p in data.patterns)
-        red_flags = tuple(self._red_flag(r) for r in data.red_flags)
         emergency = self._workup(data.workup.emergency, needs_when=False)
+        red_flags = tuple(self._red_flag(r, emergency) for r in data.red_flags)
+        flag_workup = tuple(flag.workup for flag in red_flags if flag.workup is not None)
         baseline = self._workup(data.workup.baseline, needs_when=False)
         workup = tuple(self._workup(w, needs_when=True) for w in data.workup.rules)
         considerations = tuple(
@@ -129,7 +130,7 @@ class _Compiler:
             emergency=emergency,
             baseline=baseline,
             workup=workup,
-            workup_steps=_workup_steps((emergency, baseline, *workup)),
+            workup_steps=_workup_steps((emergency, *flag_workup, baseline, *workup)),
             considerations=considerations,
             key_items=(key_items := tuple(self._key_item(k) for k in data.key_items)),
             key_item_ids=frozenset(i for rule in key_items for i in rule.items),
@@ -198,6 +199,7 @@ class _Compiler:
 
     def _dn4(self, dn4: schema.Dn4Model) -> Dn4:
         self._items(dn4.items, "dn4", kind="boolean")
+        self._items(dn4.pain_items, "dn4 pain items", kind="boolean")
         if len(set(dn4.items)) != len(dn4.items):
             raise KnowledgeError(self.where("dn4: an item is listed twice"))
         if not 1 <= dn4.cutoff <= len(dn4.items):
@@ -208,6 +210,7 @@ class _Compiler:
             source=self.cite(dn4.source, "dn4"),
             pairs=tuple((item, self.evidence.of(item, True)) for item in dn4.items),
             item_set=frozenset(dn4.items),
+            pain_items=frozenset(dn4.pain_items),
         )
 
     def _rule(self, rule: schema.SignModel, stage: Stage, what: str) -> Rule:
@@ -221,7 +224,9 @@ class _Compiler:
     def _pattern(self, rule: schema.PatternModel) -> PatternRule:
         rule_id = self.claim(rule.id)
         where = f"pattern rule {rule_id}"
-        if rule.pattern not in self.contract.patterns or rule.pattern == "none":
+        # A rule may give ``none`` explicitly (2.0.0: a distribution that is no peripheral
+        # pattern, e.g. one side of the body); the engine drops it beside any other label.
+        if rule.pattern not in self.contract.patterns:
             raise KnowledgeError(f"{self.where(where)}: {rule.pattern!r} cannot be derived")
         return PatternRule(
             id=rule_id,
@@ -246,6 +251,7 @@ class _Compiler:
             if not any(p.kind in ("proxy", "known") and p.weight > 0 for p in condition.proxies):
                 raise KnowledgeError(f"{self.where(where)}: no rule can raise this suspicion")
             proxies = [self._proxy(p, code) for p in condition.proxies]
+            high_requires = condition.high_requires
             built.append(
                 ScreenedCondition(
                     code=code,
@@ -253,6 +259,19 @@ class _Compiler:
                     high=condition.levels.high,
                     moderate=condition.levels.moderate,
                     proxies=tuple(proxy for proxy, _ in proxies),
+                    independent_proxies=condition.independent_proxies,
+                    groups={
+                        p.id: p.group or p.id
+                        for p in condition.proxies
+                        if p.kind == "proxy" and p.weight > 0
+                    },
+                    high_requires=(
+                        None
+                        if high_requires is None
+                        else self.rules.compile(
+                            high_requires, Stage.SUSPICIONS, self.where(f"{where} high_requires")
+                        )
+                    ),
                 )
             )
             self.weighted.append(tuple(w for _, w in proxies))
@@ -307,6 +326,13 @@ class _Compiler:
                     label=cause.label,
                     explains=frozenset(cause.explains),
                     source=self.cite(cause.source, where),
+                    when=(
+                        None
+                        if cause.when is None
+                        else self.rules.compile(
+                            cause.when, Stage.ALTERNATIVES, self.where(where), rule_id
+                        )
+                    ),
                 )
             )
         return Alternatives(
@@ -316,16 +342,35 @@ class _Compiler:
             source=self.cite(section.source, "alternative causes"),
         )
 
-    def _red_flag(self, flag: schema.RedFlagModel) -> RedFlag:
+    def _red_flag(self, flag: schema.RedFlagModel, emergency: WorkupRule) -> RedFlag:
         rule_id = self.claim(flag.id)
         where = f"red flag {rule_id}"
+        source = self.cite(flag.source, where)
+        workup = None
+        if flag.workup:
+            unknown = [c for c in flag.workup if c not in self.contract.workup]
+            if unknown:
+                raise KnowledgeError(f"{self.where(where)}: {unknown} are not workup codes")
+            if tuple(flag.workup[: len(emergency.codes)]) != emergency.codes:
+                raise KnowledgeError(
+                    f"{self.where(where)}: its workup must start with {list(emergency.codes)}"
+                )
+            workup = WorkupRule(
+                id=rule_id,
+                codes=tuple(flag.workup),
+                reason=emergency.reason,
+                when=None,
+                source=source,
+                suggests={code: (rule_id,) for code in flag.workup},
+            )
         return RedFlag(
             id=rule_id,
             label=flag.label,
             advice=flag.advice,
             emergency_only=flag.emergency_only,
             when=self.rules.compile(flag.when, Stage.RED_FLAGS, self.where(where), rule_id),
-            source=self.cite(flag.source, where),
+            source=source,
+            workup=workup,
         )
 
     def _tiers(self, section: schema.TiersModel) -> tuple[TierRule, ...]:

@@ -60,8 +60,20 @@ class Contract:
     tuple of distinct codes in contract order. One set lookup checks an answer."""
 
     def cites(self, questionnaire: str) -> bool:
-        """Whether a response's ``questionnaire`` canonical refers to this contract."""
-        return questionnaire in (self.canonical, f"{self.canonical}|{self.version}")
+        """Whether a response's ``questionnaire`` canonical refers to this contract.
+
+        Minor versions are additive (contract 1.1.0 keeps every 1.0.0 response valid),
+        so a response may cite any version of the same major up to this one.
+        """
+        canonical, _, version = questionnaire.partition("|")
+        if canonical != self.canonical:
+            return False
+        if not version:
+            return True
+        cited, own = version.split("."), self.version.split(".")
+        if len(cited) != 3 or not all(part.isdigit() for part in cited) or cited[0] != own[0]:
+            return False
+        return tuple(map(int, cited)) <= tuple(map(int, own))
 
 
 def canonical_answers(codes: tuple[str, ...]) -> frozenset[tuple[str, ...]]:

@@ -39,6 +39,8 @@ class Dn4:
     pairs: tuple[tuple[str, Evidence], ...]
     """Each item with its prebuilt "<item>: yes" evidence."""
     item_set: frozenset[str]
+    pain_items: frozenset[str] = frozenset()
+    """When not empty, neuropathic pain is only "likely" if one of these is answered yes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,12 @@ class ScreenedCondition:
     high: float
     moderate: float
     proxies: tuple[Proxy, ...]
+    independent_proxies: int = 1
+    """Independent proxies needed above ``low`` (a known diagnosis is always enough)."""
+    groups: Mapping[str, str] | None = None
+    """Rule id -> independence group, for the ``proxy`` rules with a positive weight."""
+    high_requires: Condition | None = None
+    """Without it (and without a known diagnosis) the level stops at ``moderate``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,8 @@ class AlternativeCause:
     label: str
     explains: frozenset[str]
     source: str
+    when: Condition | None = None
+    """What must hold, beside the item answered yes, for the cause to count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,8 @@ class RedFlag:
     """True for GBS-type emergencies: no outpatient tests, only emergency assessment."""
     when: Condition
     source: str
+    workup: WorkupRule | None = None
+    """The flag's own steps (emergency assessment first), cited to the flag."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,8 @@ class OutputsModel(Strict):
 class Dn4Model(Cited):
     items: list[str]
     cutoff: int
+    pain_items: list[str] = Field(default_factory=list)
+    """When given, "neuropathic pain likely" also needs one of these answered yes (2.0.0)."""
 
 
 class FactModel(Cited):
@@ -89,6 +91,8 @@ class ProxyModel(Cited):
     weight: float
     label: str
     when: dict[str, Any]
+    group: str | None = None
+    """Proxies of one group are one independent proxy (default: each rule is its own)."""
 
 
 class LevelsModel(Strict):
@@ -100,6 +104,10 @@ class ScreenedConditionModel(Strict):
     label: str
     levels: LevelsModel
     proxies: list[ProxyModel]
+    independent_proxies: int = Field(default=1, ge=1)
+    """Proxies (distinct groups) needed above ``low``, unless a known diagnosis fired."""
+    high_requires: dict[str, Any] | None = None
+    """A condition without which the level stops at ``moderate``."""
 
 
 class CauseModel(Cited):
@@ -107,6 +115,8 @@ class CauseModel(Cited):
     item: str
     label: str
     explains: list[str]
+    when: dict[str, Any] | None = None
+    """Beside ``item`` answered yes, what must hold for the cause to count at all."""
 
 
 class AlternativesModel(Cited):
@@ -121,6 +131,8 @@ class RedFlagModel(Cited):
     advice: str
     emergency_only: bool
     when: dict[str, Any]
+    workup: list[str] = Field(default_factory=list)
+    """Steps for the receiving team, first of all (2.0.0: starts with emergency-assessment)."""
 
 
 class TierRuleModel(Cited):
