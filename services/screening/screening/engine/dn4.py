@@ -37,7 +37,7 @@ class Dn4Score(NamedTuple):
 
     @property
     def neuropathic(self) -> bool:
-        """"Neuropathic pain likely": at the cut-off and pain reported."""
+        """Neuropathic pain likely: at the cut-off and pain reported."""
         return self.score >= self.cutoff and self.pain_reported
 
     @property

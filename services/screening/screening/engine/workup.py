@@ -3,10 +3,11 @@
 Only responses with neuropathy evidence get a work-up. Urgent responses start
 with ``emergency-assessment`` and then each fired red flag's own steps (2.0.0,
 e.g. temporal-artery assessment for giant-cell arteritis); when every red flag
-is GBS-type, that is all, as outpatient tests must never delay the emergency. Otherwise the baseline set
-comes next, then the additions of every work-up rule that fires, in knowledge
-order. A code suggested by several rules appears once, with all their reasons;
-every such step is prebuilt with the knowledge, so none is assembled per call.
+is GBS-type, that is all, as outpatient tests must never delay the emergency.
+Otherwise the baseline set comes next, then the additions of every work-up
+rule that fires, in knowledge order. A code suggested by several rules appears
+once, with all their reasons; every such step is prebuilt with the knowledge,
+so none is assembled per call.
 """
 
 from __future__ import annotations
