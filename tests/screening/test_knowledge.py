@@ -23,6 +23,7 @@ def knowledge() -> Knowledge:
     """This module checks knowledge 1.0.0 against contract 1.0.0 (2.0.0 is the default)."""
     return load_knowledge("1.0.0")
 
+
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
 """The project's shared spec, checked out beside the repository (skipped when absent)."""
 
