@@ -272,6 +272,16 @@ def test_dn4_below_cutoff_is_negative():
     assert "painless neuropathies score low" in " ".join(n["text"] for n in obs["note"])
 
 
+def test_dn4_at_cutoff_without_pain_is_not_called_neuropathic_pain():
+    """Knowledge 2.0.0 (clinical basis g2): 3/7 without pain reported is not neuropathic."""
+    painless = replace(gbs_result(), dn4_score=3, neuropathic=False)
+    interpretation = build(painless).observation["interpretation"][0]
+    assert interpretation["coding"][0]["code"] == "NEG"
+    assert "no pain reported" in interpretation["text"]
+    assert "below" not in interpretation["text"]
+    assert "neuropathic pain likely" not in interpretation["text"]
+
+
 # --- RiskAssessment ---------------------------------------------------------------------
 
 
