@@ -63,17 +63,19 @@ class Contract:
         """Whether a response's ``questionnaire`` canonical refers to this contract.
 
         Minor versions are additive (contract 1.1.0 keeps every 1.0.0 response valid),
-        so a response may cite any version of the same major up to this one.
+        so a response may cite any version of the same major: items a contract does not
+        know are ignored, as for any unknown linkId (knowledge 1.0.0 re-screening a 1.1.0
+        response reads the 1.0.0 items only).
         """
         canonical, _, version = questionnaire.partition("|")
         if canonical != self.canonical:
             return False
         if not version:
             return True
-        cited, own = version.split("."), self.version.split(".")
-        if len(cited) != 3 or not all(part.isdigit() for part in cited) or cited[0] != own[0]:
+        cited = version.split(".")
+        if len(cited) != 3 or not all(part.isdigit() for part in cited):
             return False
-        return tuple(map(int, cited)) <= tuple(map(int, own))
+        return cited[0] == self.version.split(".")[0]
 
 
 def canonical_answers(codes: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
