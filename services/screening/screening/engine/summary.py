@@ -79,5 +79,7 @@ def _suspicions(names: Mapping[str, str], suspicions: tuple[Suspicion, ...]) -> 
         parts.append(f"Leading suspicions: {leading}.")
     if listed:
         named = ", ".join(names[s.condition] for s in listed)
-        parts.append(f"Listed on a single non-specific answer, not ranked: {named} (low).")
+        parts.append(
+            f"Listed, not ranked (fewer than two independent answers point to it): {named} (low)."
+        )
     return " ".join(parts)
