@@ -598,12 +598,6 @@ WORKUP_CODES = (
     "rheumatoid-factor", "anti-ccp", "celiac-serology", "hepatitis-serology", "ncs-emg", "mri",
     "ct", "chest-imaging", "nerve-biopsy", "skin-biopsy", "neurology-referral",
     "rheumatology-referral", "gastroenterology-referral", "emergency-assessment",
-    # Contract 1.1.0 (interim, branch kb2; the verified codings come with branch orders)
-    "methylmalonic-acid", "protein-electrophoresis", "immunofixation", "free-light-chains",
-    "urine-protein-creatinine", "ena-panel", "complement-c3", "complement-c4", "anti-ssa",
-    "anti-ssb", "ttg-iga", "total-iga", "hepatitis-b-surface-antigen", "hepatitis-c-antibody",
-    "hiv-serology", "cryoglobulins", "creatine-kinase", "mri-spine", "ct-angiography",
-    "ct-sinuses", "temporal-artery-assessment",
 )  # fmt: skip
 
 CONTRACT = {
