@@ -1,7 +1,7 @@
 """Every table NeuroScreen keeps; one Alembic history (``shared/migrations``) creates them."""
 
 from shared.models.base import Base
-from shared.models.delivery import Delivery, DeliveryAttempt
+from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
 
@@ -12,5 +12,6 @@ __all__ = [
     "DerivedResource",
     "OutboxMessage",
     "QuestionnaireResponseRecord",
+    "RefusedAttachment",
     "Screening",
 ]

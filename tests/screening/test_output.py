@@ -209,7 +209,9 @@ def test_every_resource_is_valid_r4(case):
 def test_every_workup_code_yields_a_valid_service_request():
     steps = tuple(WorkupStep(code, ("baseline",), ("r",)) for code in TERMINOLOGY.workup)
     out = build(replace(egpa_result(), workup=steps))
-    assert len(out.service_requests) == len(CODE_SYSTEMS["workup"]["concept"])
+    assert [sr["code"]["coding"][0]["code"] for sr in out.service_requests] == list(
+        TERMINOLOGY.workup
+    )
     for request in out.service_requests:
         ServiceRequest.model_validate(request)
     RiskAssessment.model_validate(out.risk_assessment)
@@ -271,6 +273,16 @@ def test_dn4_below_cutoff_is_negative():
     assert obs["valueInteger"] == 1
     assert obs["interpretation"][0]["coding"][0]["code"] == "NEG"
     assert "painless neuropathies score low" in " ".join(n["text"] for n in obs["note"])
+
+
+def test_dn4_at_cutoff_without_pain_is_not_called_neuropathic_pain():
+    """Knowledge 2.0.0 (clinical basis g2): 3/7 without pain reported is not neuropathic."""
+    painless = replace(gbs_result(), dn4_score=3, neuropathic=False)
+    interpretation = build(painless).observation["interpretation"][0]
+    assert interpretation["coding"][0]["code"] == "NEG"
+    assert "no pain reported" in interpretation["text"]
+    assert "below" not in interpretation["text"]
+    assert "neuropathic pain likely" not in interpretation["text"]
 
 
 # --- RiskAssessment ---------------------------------------------------------------------
@@ -374,13 +386,18 @@ def test_service_requests_are_draft_proposals_supported_by_the_risk_assessment()
     assert [sr["code"]["coding"][0]["code"] for sr in out.service_requests] == [
         "cbc-differential",
         "metabolic-panel",
-        "spep",
+        "protein-electrophoresis",  # 1.0.0 "spep": one request per test
+        "immunofixation",
         "anca",
         "ncs-emg",
         "neurology-referral",
     ]
     for request in out.service_requests:
         assert (request["status"], request["intent"]) == ("draft", "proposal")
+        assert request["requisition"] == {
+            "system": codes.SCREENING_OUTPUT_IDENTIFIER,
+            "value": "workup/qr-1",
+        }
         assert request["code"]["coding"][0]["system"] == codes.WORKUP
         assert request["supportingInfo"] == [{"reference": risk_ref}]
         assert request["authoredOn"] == "2026-11-26T09:30:00+00:00"
@@ -392,7 +409,7 @@ def test_service_request_codes_reasons_and_category():
     cbc = requests["cbc-differential"]
     assert cbc["category"][0]["coding"][0]["code"] == "108252007"
     loinc = [c["code"] for c in cbc["code"]["coding"] if c["system"] == codes.LOINC]
-    assert loinc == ["57021-8", "58410-2", "26449-9", "711-2"]
+    assert loinc == ["57021-8"]  # with differential; not 58410-2 (without) nor result codes
     reasons = cbc["reasonCode"]
     assert reasons[0] == {"text": "Baseline work-up for any neuropathy"}
     assert [(c["system"], c["code"]) for c in reasons[1]["coding"]] == [
@@ -474,14 +491,13 @@ def test_not_verified_codes_are_never_emitted_and_always_flagged():
     emitted = {(c["system"], c["code"]) for c in codings(all_resources(out))}
     status = _terminology_codes()
     assert not [key for key in emitted if status.get(key) == "NOT VERIFIED"]
-    spep = by_code(out)["spep"]
-    flags = " ".join(n["text"] for n in spep["note"])
-    assert "LOINC 24351-1" in flags
-    assert "LOINC 25700-6" in flags
-    assert "NOT VERIFIED" in flags
-    assert "24351-1" not in {c["code"] for c in spep["code"]["coding"]}
-    referral = " ".join(n["text"] for n in by_code(out)["neurology-referral"]["note"])
-    assert "Referral to neurology service" in referral and "NOT VERIFIED" in referral
+    electrophoresis = by_code(out)["protein-electrophoresis"]
+    flags = " ".join(n["text"] for n in electrophoresis["note"])
+    assert "LOINC 24351-1" in flags and "NOT VERIFIED" in flags
+    assert "25700-6" not in flags  # immunofixation's code is flagged on its own request
+    assert [c["code"] for c in electrophoresis["code"]["coding"]] == ["protein-electrophoresis"]
+    immunofixation = " ".join(n["text"] for n in by_code(out)["immunofixation"]["note"])
+    assert "LOINC 25700-6" in immunofixation and "NOT VERIFIED" in immunofixation
     risk_notes = " ".join(n["text"] for n in out.risk_assessment["note"])
     assert "LOINC 24351-1" in risk_notes
     assert "SNOMED CT 42803009" in risk_notes  # EMG, NOT VERIFIED
@@ -570,12 +586,26 @@ ANSWERS: dict[str, tuple[str, ...]] = {
 """The choice items and their answer codes, as the Questionnaire defines them."""
 
 WORKUP_CODES = (
-    "cbc-differential", "esr", "crp", "metabolic-panel", "hba1c", "vitamin-b12", "tsh", "spep",
-    "urinalysis", "ana", "anti-dsdna", "complement", "anca", "ige", "anti-ssa-ssb",
-    "rheumatoid-factor", "anti-ccp", "celiac-serology", "hepatitis-serology", "ncs-emg", "mri",
-    "ct", "chest-imaging", "nerve-biopsy", "skin-biopsy", "neurology-referral",
-    "rheumatology-referral", "gastroenterology-referral", "emergency-assessment",
+    "cbc-differential", "esr", "crp", "metabolic-panel", "hba1c", "vitamin-b12",
+    "methylmalonic-acid", "tsh", "protein-electrophoresis", "immunofixation", "free-light-chains",
+    "urinalysis", "urine-protein-creatinine", "ana", "anti-dsdna", "ena-panel", "complement-c3",
+    "complement-c4", "anca", "ige", "anti-ssa", "anti-ssb", "rheumatoid-factor", "anti-ccp",
+    "ttg-iga", "total-iga", "hepatitis-b-surface-antigen", "hepatitis-c-antibody", "hiv-serology",
+    "cryoglobulins", "creatine-kinase", "ncs-emg", "mri", "mri-spine", "ct", "ct-angiography",
+    "ct-sinuses", "chest-imaging", "nerve-biopsy", "skin-biopsy", "temporal-artery-assessment",
+    "neurology-referral", "rheumatology-referral", "gastroenterology-referral",
+    "emergency-assessment",
 )  # fmt: skip
+"""Contract 1.1.0: one orderable test or step per code (the names knowledge 2.0.0 uses)."""
+
+SPLIT_1_0_0 = {
+    "complement": ("complement-c3", "complement-c4"),
+    "hepatitis-serology": ("hepatitis-b-surface-antigen", "hepatitis-c-antibody"),
+    "spep": ("protein-electrophoresis", "immunofixation"),
+    "celiac-serology": ("ttg-iga", "total-iga"),
+    "anti-ssa-ssb": ("anti-ssa", "anti-ssb"),
+}
+"""The 1.0.0 codes that named two tests, and the tests they are ordered as."""
 
 CONTRACT = {
     "screening-tier": {"urgent", "high", "moderate", "low"},
@@ -588,7 +618,7 @@ CONTRACT = {
         "none",
     },
     "screen-answers": {code for answer_codes in ANSWERS.values() for code in answer_codes},
-    "workup": set(WORKUP_CODES),
+    "workup": set(WORKUP_CODES) | set(SPLIT_1_0_0),
     "screening-observation": {"dn4-interview-score", "immune-neuropathy-screen"},
     "tasks": {"review-screening"},
 }
@@ -661,7 +691,7 @@ def _packaged_yaml() -> dict[str, Any]:
 
 
 def test_terminology_covers_the_contract_with_sources():
-    assert set(TERMINOLOGY.workup) == CONTRACT["workup"]
+    assert set(TERMINOLOGY.workup) == set(WORKUP_CODES)  # the split 1.0.0 codes expand
     assert set(TERMINOLOGY.patterns) == CONTRACT["neuropathy-pattern"]
     assert set(TERMINOLOGY.conditions) == {
         "egpa",

@@ -80,6 +80,10 @@ class Suspicion:
     contributions: tuple[Contribution, ...]
     modifiers: tuple[Finding, ...] = ()
     """Alternative causes or other modifiers that lowered the score."""
+    ranked: bool = True
+    """False for a suspicion resting on fewer independent proxies than its condition
+    needs (e.g. one non-specific answer): it is listed, at ``low``, after the ranked
+    ones, and never leads."""
 
     @property
     def evidence(self) -> tuple[Evidence, ...]:

@@ -4,7 +4,9 @@ Labels come from the knowledge base's ordered pattern rules over
 ``spread-pattern``, ``regions``, cranial symptoms and ``foot-wrist-drop``. More
 than one label can apply; each is explained by the rationale of every rule
 that produced it. Without neuropathy evidence, or when nothing locates the
-symptoms, the pattern is ``none`` with the reason.
+symptoms, the pattern is ``none`` with the reason; a rule may also give
+``none`` with its own reason (e.g. a one-sided arm and leg, which is central
+until proven otherwise), which stands only when no other label applies.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def derive_patterns(
     for index, _ in knowledge.patterns_check(ctx):  # also fills ctx.patterns
         rule = rules[index]
         fired.setdefault(rule.pattern, []).append(rule)
+    if len(fired) > 1:
+        fired.pop("none", None)  # an explicit "none" (2.0.0) only stands alone
     if not fired:
         return (NOT_LOCATED,)
     found = []

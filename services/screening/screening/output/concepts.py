@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from screening.output.terminology import TERMINOLOGY, ExternalCode
+from screening.output.orders import orderable_tests
+from screening.output.terminology import TERMINOLOGY, ExternalCode, WorkupTerms
 from screening.result import Suspicion, Tier
 from shared.fhir.codes import (
     NEUROPATHY_PATTERN,
@@ -87,7 +88,7 @@ def suspicion_concept(suspicion: Suspicion) -> CodeableConcept:
 
 
 def workup_concept(step: str) -> CodeableConcept:
-    """A workup step: ``workup`` code plus its emitted LOINC / SNOMED CT codes."""
+    """One orderable test: ``workup`` code plus its emitted LOINC / SNOMED CT synonyms."""
     terms = _terms(TERMINOLOGY.workup, step, "workup")
     return {
         "coding": [project_coding(WORKUP, step), *terms.codings()],
@@ -101,9 +102,15 @@ def workup_category(step: str) -> list[CodeableConcept]:
     return [] if category is None else [{"coding": [category.coding()]}]
 
 
+def _ordered(steps: tuple[str, ...]) -> list[WorkupTerms]:
+    """The terms of every test the steps are ordered as (a deprecated step as its tests)."""
+    tests = dict.fromkeys(test for step in steps for test in orderable_tests(step))
+    return [TERMINOLOGY.workup[test] for test in tests]
+
+
 def unverified_codes(patterns: tuple[str, ...], steps: tuple[str, ...]) -> tuple[ExternalCode, ...]:
     """NOT VERIFIED codes the given patterns and steps would have used, each once."""
-    concepts = [TERMINOLOGY.patterns[p] for p in patterns] + [TERMINOLOGY.workup[s] for s in steps]
+    concepts = [*(TERMINOLOGY.patterns[p] for p in patterns), *_ordered(steps)]
     return tuple(dict.fromkeys(code for c in concepts for code in c.unverified()))
 
 
@@ -111,7 +118,8 @@ def corroborated_codes(
     patterns: tuple[str, ...], steps: tuple[str, ...]
 ) -> tuple[ExternalCode, ...]:
     """Emitted codes that are corroborated (C) rather than verified (V), each once."""
-    concepts = [TERMINOLOGY.patterns[p] for p in patterns] + [TERMINOLOGY.workup[s] for s in steps]
+    tests = _ordered(steps)
+    concepts = [*(TERMINOLOGY.patterns[p] for p in patterns), *tests]
     codes = [code for c in concepts for code in c.codes]
-    codes += [category for s in steps if (category := TERMINOLOGY.workup[s].category)]
+    codes += [category for terms in tests if (category := terms.category)]
     return tuple(dict.fromkeys(code for code in codes if code.status == "C"))

@@ -5,6 +5,12 @@ text names the answers that drove it (the engine's evidence, e.g. "nasal
 polyps: yes") and, for rules, the published source. Texts never name the
 patient and never use diagnostic wording ("classified as", "meets criteria"):
 the screen suggests, a clinician decides.
+
+A text cites only the sources of rules that fired. A tier rule that summarises
+other rules ("a red flag is present", "a strong disease cluster") lists every
+source it could stand for, so its citation is narrowed to the rules that fired
+beneath it (:func:`tier_sources`): a vasculitic foot drop cites the vasculitis
+guidelines, not the Guillain-Barré ones its tier rule also lists.
 """
 
 from __future__ import annotations
@@ -49,22 +55,61 @@ def answers(evidence: Iterable[Evidence]) -> str:
     return "; ".join(dict.fromkeys(item.text for item in evidence))
 
 
-def finding(item: Finding, *, cite: bool = True) -> str:
-    """A rule that fired, the answers behind it and (optionally) its source."""
+def finding(item: Finding, *, cite: bool = True, source: str | None = None) -> str:
+    """A rule that fired, the answers behind it and (optionally) its source.
+
+    ``source`` replaces the rule's own citation (see :func:`tier_sources`).
+    """
     text = item.label
     if item.evidence:
         text += f" ({answers(item.evidence)})"
-    if cite and item.source:
-        text += f" [{item.source}]"
+    cited = item.source if source is None else source
+    if cite and cited:
+        text += f" [{cited}]"
     return text
 
 
 def tier_rationale(result: ScreeningResult) -> str:
-    """Why the screening landed in its tier."""
+    """Why the screening landed in its tier, citing only rules that fired."""
     head = f"{concept_display(SCREENING_TIER, result.tier)}."
     if not result.tier_reasons:
         return f"{head} No rule raised the tier above its default."
-    return f"{head} Why: " + "; ".join(finding(reason) for reason in result.tier_reasons) + "."
+    why = [finding(reason, source=tier_sources(reason, result)) for reason in result.tier_reasons]
+    return f"{head} Why: " + "; ".join(why) + "."
+
+
+def tier_sources(reason: Finding, result: ScreeningResult) -> str:
+    """The citations of a tier reason that the rules which fired beneath it back.
+
+    Two kinds of rule are summarised by tier rules and carry their own sources:
+    red flags (the urgent override) and the condition clusters at the tier's own
+    level (a strong cluster gives ``high``). One lies beneath ``reason`` when every
+    answer that made it fire is among the reason's answers, since a summarising
+    rule's evidence is the union of what it summarises. Of the reason's
+    citations, those such a rule also cites are kept; a reason with nothing
+    beneath it is a rule of its own and keeps its citation whole. Nerve signs and
+    weaker clusters are not what a tier rule summarises, and would back the wrong
+    literature (the motor sign cites the Guillain-Barré review for every weak
+    patient).
+    """
+    own = _citations(reason.source)
+    evidence = set(reason.evidence)
+    beneath: set[str] = set()
+    for flag in result.red_flags:
+        if flag.evidence and set(flag.evidence) <= evidence:
+            beneath.update(_citations(flag.source))
+    for suspicion in result.suspicions:
+        raised = [c for c in suspicion.contributions if c.weight > 0]
+        answered = {item for c in raised for item in c.evidence}
+        if suspicion.level == result.tier and answered and answered <= evidence:
+            beneath.update(citation for c in raised for citation in _citations(c.source))
+    backed = [citation for citation in own if citation in beneath]
+    return "; ".join(backed or own)
+
+
+def _citations(source: str) -> list[str]:
+    """A rule's citations; the knowledge base joins a rule's sources with "; "."""
+    return [part.strip() for part in source.split("; ") if part.strip()]
 
 
 def suspicion_rationale(suspicion: Suspicion) -> str:

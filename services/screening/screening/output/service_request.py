@@ -1,12 +1,24 @@
-"""Each suggested workup step as a draft ServiceRequest proposal.
+"""The suggested work-up as draft ServiceRequest proposals, one per orderable test.
 
 Drafts with intent ``proposal``: nothing here is an order until a clinician
-makes it one. Each request names what it addresses (``reasonCode``: the
+makes it one. Each request asks for exactly one test or step, so an EHR that
+reads only the first coding still orders what was meant; a 1.0.0 step that
+named two tests (``complement``) becomes one request per test (see
+:mod:`.orders`). Each request names what it addresses (``reasonCode``: the
 suspected conditions and patterns, coded; baseline and red-flag reasons as
-text) and points at the RiskAssessment through ``supportingInfo``, because R4
-does not allow a RiskAssessment in ``reasonReference``. Priority follows the
-tier, so everything proposed for an urgent screening reaches the receiving
-team as ``stat``, with a note that no test may delay the same-day assessment.
+text). Priority follows the tier, so everything proposed for an urgent
+screening reaches the receiving team as ``stat``, with a note that no test may
+delay the same-day assessment.
+
+How the set travels together, without a RequestGroup: every request points at
+the RiskAssessment through ``supportingInfo`` (R4 does not allow a
+RiskAssessment in ``reasonReference``), and all requests of one screening share
+one ``requisition`` identifier, R4's element for requests "authorized more or
+less simultaneously by a single author" (a composite request id). A RequestGroup
+would add a resource that every receiving EHR must accept and that would bind
+the tests into one unit, while each test here is accepted or declined on its
+own; the shared requisition lets an EHR show them side by side and find the
+whole set with one search, and the RiskAssessment explains why.
 """
 
 from __future__ import annotations
@@ -22,51 +34,63 @@ from screening.output.concepts import (
     workup_concept,
 )
 from screening.output.identity import Identity, ScreeningContext
+from screening.output.orders import Order, orders
 from screening.output.terminology import TERMINOLOGY
-from screening.result import ScreeningResult, WorkupStep
+from screening.result import ScreeningResult
+from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER, WORKUP
+from shared.fhir.codesystems import concept_display
 
-EMERGENCY_ASSESSMENT = "emergency-assessment"
+SAME_DAY_ASSESSMENTS = frozenset({"emergency-assessment", "temporal-artery-assessment"})
+"""Steps that are the same-day assessment itself, not a test that could delay it."""
 
 
-def service_request_identity(context: ScreeningContext, step: str) -> Identity:
-    return context.identity("ServiceRequest", "service-request", step)
+def service_request_identity(context: ScreeningContext, test: str) -> Identity:
+    return context.identity("ServiceRequest", "service-request", test)
+
+
+def requisition(context: ScreeningContext) -> dict[str, str]:
+    """The identifier every ServiceRequest of one screening shares (``workup/<response>``)."""
+    return {"system": SCREENING_OUTPUT_IDENTIFIER, "value": f"workup/{context.response_id}"}
 
 
 def build_service_requests(
     result: ScreeningResult, context: ScreeningContext, risk_assessment: Identity
 ) -> tuple[dict[str, Any], ...]:
-    """One draft ServiceRequest per workup step, in the engine's order (most pressing first)."""
+    """One draft ServiceRequest per orderable test, in the engine's order (most pressing first)."""
     codes = [step.code for step in result.workup]
     if len(set(codes)) != len(codes):
-        raise ValueError("workup steps must be unique: each becomes one ServiceRequest id")
-    return tuple(_request(step, result, context, risk_assessment) for step in result.workup)
+        raise ValueError("workup steps must be unique: each is suggested once, with its reasons")
+    return tuple(
+        _request(order, result, context, risk_assessment) for order in orders(result.workup)
+    )
 
 
 def _request(
-    step: WorkupStep, result: ScreeningResult, context: ScreeningContext, risk: Identity
+    order: Order, result: ScreeningResult, context: ScreeningContext, risk: Identity
 ) -> dict[str, Any]:
-    identity = service_request_identity(context, step.code)
+    identity = service_request_identity(context, order.code)
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": identity.id,
         "identifier": identity.identifier(),
+        "requisition": requisition(context),
         "status": "draft",
         "intent": "proposal",
     }
-    category = workup_category(step.code)
+    category = workup_category(order.code)
     if category:
         resource["category"] = category
     resource |= {
         "priority": TERMINOLOGY.tiers[result.tier].priority,
-        "code": workup_concept(step.code),
+        "code": workup_concept(order.code),
         "subject": {"reference": context.subject},
         "authoredOn": context.occurred_at,
     }
-    reasons = [_reason(reason, result) for reason in dict.fromkeys(step.reasons)]
+    reasons = [_reason(reason, result) for reason in order.reasons]
     if reasons:
         resource["reasonCode"] = reasons
     resource["supportingInfo"] = [{"reference": risk.reference}]
-    resource["note"] = [{"text": text} for text in _notes(step, result)]
+    resource["note"] = [{"text": text} for text in _notes(order, result)]
     return resource
 
 
@@ -81,17 +105,23 @@ def _reason(reason: str, result: ScreeningResult) -> CodeableConcept:
     return {"text": text}
 
 
-def _notes(step: WorkupStep, result: ScreeningResult) -> list[str]:
-    why = "; ".join(rationale.reason_text(reason, result) for reason in dict.fromkeys(step.reasons))
+def _notes(order: Order, result: ScreeningResult) -> list[str]:
+    why = "; ".join(rationale.reason_text(reason, result) for reason in order.reasons)
     notes = [f"Suggested because: {why or 'no reason recorded'}."]
-    if step.rule_ids:
-        notes[0] += f" Rules: {', '.join(step.rule_ids)}."
-    if result.tier == "urgent" and step.code != EMERGENCY_ASSESSMENT:
+    if order.rule_ids:
+        notes[0] += f" Rules: {', '.join(order.rule_ids)}."
+    for step in order.suggested_as:
+        notes.append(
+            f"Suggested by knowledge base {result.knowledge_version} as "
+            f"'{concept_display(WORKUP, step)}' ({step}); each of its tests is now a request "
+            "of its own."
+        )
+    if result.tier == "urgent" and order.code not in SAME_DAY_ASSESSMENTS:
         notes.append(
             "For the team receiving the patient: this must never delay the same-day "
             "emergency assessment."
         )
-    unverified = rationale.unverified_note(TERMINOLOGY.workup[step.code].unverified())
+    unverified = rationale.unverified_note(TERMINOLOGY.workup[order.code].unverified())
     if unverified:
         notes.append(unverified)
     notes.append(rationale.DECISION_SUPPORT)

@@ -6,8 +6,10 @@ terminologist can review the file without reading Python. This module turns
 the file into typed, frozen objects and refuses anything it would have to
 guess about: an unknown key, a missing source, a code without a status, a
 workup or pattern code the contract does not define (or one it defines that
-the file forgets). The file is parsed at import, so a bad edit stops the
-screening worker at start instead of reaching an EHR.
+the file forgets). Workup entries are the active (orderable) codes only: the
+deprecated 1.0.0 codes are ordered as their replacements (:mod:`.orders`). The
+file is parsed at import, so a bad edit stops the screening worker at start
+instead of reaching an EHR.
 
 How a status reaches the output is decided here, in one place:
 :meth:`ExternalCode.coding` emits ``V`` and ``C`` codes (SNOMED CT and LOINC
@@ -24,6 +26,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
+from screening.output.orders import ORDERABLE
 from shared.fhir.codes import (
     CODE_VERIFICATION_EXTENSION,
     LOINC,
@@ -35,7 +38,6 @@ from shared.fhir.codes import (
     SCREEN_ANSWERS,
     SCREENING_TIER,
     SNOMED,
-    WORKUP,
 )
 from shared.fhir.codesystems import CODE_SYSTEMS, CodeSystemError, concept_display
 
@@ -131,7 +133,10 @@ class CodedConcept:
 
 @dataclass(frozen=True)
 class WorkupTerms(CodedConcept):
-    """A workup step's ServiceRequest.category (if one fits) and codes."""
+    """An orderable test's ServiceRequest.category (if one fits) and codes.
+
+    Several codes are synonyms of the one test (never two tests in one request).
+    """
 
     category: ExternalCode | None
 
@@ -242,7 +247,7 @@ def _concept(data: Any, where: str) -> CodedConcept:
 
 def _workup(data: Any, categories: Mapping[str, ExternalCode]) -> dict[str, WorkupTerms]:
     steps = _mapping(data, "workup")
-    _keys(steps, _contract_codes(WORKUP), "workup")
+    _keys(steps, ORDERABLE, "workup")  # ORDERABLE comes from the workup CodeSystem
     result: dict[str, WorkupTerms] = {}
     for step, entry in steps.items():
         where = f"workup.{step}"
