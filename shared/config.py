@@ -17,7 +17,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Tier = Literal["urgent", "high", "moderate", "low"]
+from shared.tiers import Tier
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
 EhrAuth = Literal["static", "private-key-jwt", "client-secret-basic", "none"]
 
