@@ -1,11 +1,13 @@
 """Every table NeuroScreen keeps; one Alembic history (``shared/migrations``) creates them."""
 
+from shared.models.audit import AuditEventRecord, UsedAssertion
 from shared.models.base import Base
 from shared.models.delivery import Delivery, DeliveryAttempt
 from shared.models.outbox import OutboxMessage
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
 
 __all__ = [
+    "AuditEventRecord",
     "Base",
     "Delivery",
     "DeliveryAttempt",
@@ -13,4 +15,5 @@ __all__ = [
     "OutboxMessage",
     "QuestionnaireResponseRecord",
     "Screening",
+    "UsedAssertion",
 ]

@@ -64,7 +64,7 @@ def parse_search(
         elif name == "_offset":
             query.offset = _bounded_int(name, value, 0, 10**9, issues)
         elif name == "_lastUpdated":
-            bound = _parse_date(value)
+            bound = parse_date(value)
             if bound is None:
                 issues.append(Issue("invalid", "_lastUpdated must be a FHIR date or dateTime"))
             else:
@@ -117,7 +117,7 @@ def _bounded_int(name: str, value: str, low: int, high: int, issues: list[Issue]
     return max(low, min(number, high))
 
 
-def _parse_date(value: str) -> DateBound | None:
+def parse_date(value: str) -> DateBound | None:
     prefix = value[:2] if value[:2] in _PREFIXES else "eq"
     text = value[2:] if value[:2] in _PREFIXES else value
     formats: list[tuple[str, Any]] = [
