@@ -1,6 +1,8 @@
 """The notify admin API: see deliveries, inspect dead letters, replay them.
 
-Bearer-token protected (``NEUROSCREEN_NOTIFY_TOKENS``). Listings show ids,
+Bearer-token protected: a static token (``NEUROSCREEN_NOTIFY_TOKENS``) or an
+access token issued by the intake with the ``system/neuroscreen.admin``
+scope (README: Registering an EHR with the intake). Listings show ids,
 states and statuses only; the Bundle itself (which holds PHI) is shown only
 when one dead letter is inspected.
 """
@@ -24,12 +26,33 @@ from shared.models.base import utcnow
 from shared.outbox import enqueue
 from shared.pipeline import ResponseState
 from shared.tasks import DELIVER_ALERT
+from shared.trust import UntrustedToken
+from shared.trust.intake_tokens import IntakeTokens
+from shared.trust.scopes import ADMIN_SCOPE
+
+_intake_tokens: IntakeTokens | None = None
 
 
-def require_admin_token(request: Request) -> None:
+async def require_admin_token(request: Request) -> None:
+    settings = request.app.state.settings
     presented = bearer_token(request.headers.get("authorization"))
-    if not token_is_valid(presented, request.app.state.settings.notify_tokens):
+    if token_is_valid(presented, settings.notify_tokens):
+        return
+    if presented.count(".") != 2:
         raise HTTPException(401, "A valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+    global _intake_tokens
+    if _intake_tokens is None or _intake_tokens.issuer != settings.intake_issuer:
+        _intake_tokens = IntakeTokens(settings)
+    try:
+        access = await _intake_tokens.verify(presented)
+    except UntrustedToken:
+        challenge = 'Bearer error="invalid_token"'
+        raise HTTPException(
+            401, "The access token is invalid", {"WWW-Authenticate": challenge}
+        ) from None
+    if not access.grants.has(ADMIN_SCOPE):
+        challenge = f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'
+        raise HTTPException(403, f"Needs the {ADMIN_SCOPE} scope", {"WWW-Authenticate": challenge})
 
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin_token)])
