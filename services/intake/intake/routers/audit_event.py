@@ -18,7 +18,7 @@ from intake.deps import PrincipalDep
 from intake.fhir_response import FhirResponse
 from intake.records import any_of, last_updated_clause, paged, patient_clause
 from intake.rest import searchset, strict_handling
-from intake.search import SearchQuery, parse_date, parse_search, token_value
+from intake.search import SearchQuery, is_fhir_id, parse_date, parse_search, token_value
 from shared.db import session_scope
 from shared.fhir.outcome import BadRequest, NotFound
 from shared.models import AuditEventRecord
@@ -39,7 +39,7 @@ SEARCH_PARAMETERS = {
 def read(event_id: str, principal: PrincipalDep) -> FhirResponse:
     principal.require_scope(ADMIN_SCOPE)
     with session_scope() as session:
-        row = session.get(AuditEventRecord, event_id)
+        row = session.get(AuditEventRecord, event_id) if is_fhir_id(event_id) else None
         if row is None:
             raise NotFound(f"AuditEvent/{event_id} is not known")
         return FhirResponse(row.resource.encode())
