@@ -138,10 +138,10 @@ class Settings(BaseSettings):
     @property
     def intake_issuer(self) -> str:
         """The FHIR base the intake's access tokens name as ``iss`` (as notify trusts it)."""
-        if self.intake_jwks_url:
-            return self.intake_jwks_url.removesuffix("/.well-known/jwks.json")
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
+        if self.intake_jwks_url:
+            return self.intake_jwks_url.removesuffix("/.well-known/jwks.json")
         return f"http://{self.intake_host}:{self.intake_port}/fhir"
 
 
