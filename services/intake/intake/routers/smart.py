@@ -6,6 +6,7 @@ None of these needs a bearer token. Token responses and refusals carry
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -74,25 +75,37 @@ def jwks(request: Request) -> JSONResponse:
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, error: str, reason: str, claimed: str | None = None) -> None:
+    def __init__(
+        self, status: int, error: str, reason: str, claimed: str | None, retry_after: float = 0
+    ) -> None:
         super().__init__(reason)
         self.status, self.error, self.reason, self.claimed = status, error, reason, claimed
+        self.retry_after = retry_after
 
 
 @router.post(TOKEN_PATH)
 async def token(request: Request) -> JSONResponse:
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    # The claimed (unverified) client: whom to rate-limit and audit, nothing more.
+    claimed = claimed_issuer(form.get("client_assertion", ""))
     try:
+        wait = request.app.state.token_rate_limiter.retry_after(claimed or "unknown")
+        if wait > 0:
+            raise _Refusal(429, "invalid_request", "too many token requests", claimed, wait)
         if form.get("grant_type") != "client_credentials":
-            raise _Refusal(400, "unsupported_grant_type", "grant_type must be client_credentials")
+            raise _Refusal(
+                400, "unsupported_grant_type", "grant_type must be client_credentials", claimed
+            )
         if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise _Refusal(400, "invalid_client", "client_assertion_type must be jwt-bearer")
+            raise _Refusal(
+                400, "invalid_client", "client_assertion_type must be jwt-bearer", claimed
+            )
         body, client_id = await _grant(request, form)
     except _Refusal as refusal:
         await run_in_threadpool(_audit, refusal.claimed or "unknown", False, refusal.reason)
         headers = dict(NO_STORE)
-        if refusal.status == 429:
-            headers["Retry-After"] = "60"
+        if refusal.retry_after:
+            headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after)))
         return JSONResponse(
             {"error": refusal.error, "error_description": refusal.reason},
             status_code=refusal.status,
@@ -104,13 +117,9 @@ async def token(request: Request) -> JSONResponse:
 
 async def _grant(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], str]:
     state = request.app.state
-    assertion = form.get("client_assertion", "")
-    claimed = claimed_issuer(assertion)
-    if state.token_rate_limiter.retry_after(claimed or "unknown") > 0:
-        raise _Refusal(429, "invalid_request", "too many token requests", claimed)
     try:
         client = await verify_assertion(
-            assertion,
+            form.get("client_assertion", ""),
             registry=state.clients,
             token_url=token_url(request),
             replay=state.replay_store,
