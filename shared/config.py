@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     intake_tokens: CommaList = ()
     intake_workers: int = Field(default=1, ge=1)
     public_base_url: str = ""
-    """Base URL clients see (for Location headers); empty means derived from the request."""
+    """FHIR base clients see (Location headers; notify cites it for attachments the EHR
+    refused); empty means derived from the request (notify: cite by identifier only)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=8)
 
@@ -92,8 +93,8 @@ class Settings(BaseSettings):
     ehr_token: SecretStr | None = None
     ehr_timeout_seconds: float = Field(default=15.0, gt=0)
     ehr_max_transaction_entries: int = Field(default=0, ge=0)
-    """0 sends each alert as one transaction; N splits it into steps of at most N entries
-    (Medplum accepts at most 8 entries in a transaction with conditional creates)."""
+    """0 (automatic) writes steps of at most 8 entries (Medplum's cap with conditional
+    creates); N starts at N. Either way a "too many entries" refusal halves the step."""
     coordinator: str = "CareTeam/neuro-coordinators"
     routing_file: Path | None = None
     alert_min_tier: Tier = "moderate"

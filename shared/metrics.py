@@ -22,6 +22,7 @@ from shared.models import (
     DeliveryAttempt,
     OutboxMessage,
     QuestionnaireResponseRecord,
+    RefusedAttachment,
     Screening,
 )
 from shared.models.base import utcnow
@@ -54,6 +55,11 @@ class PipelineCollector(Collector):
                 ).all()
                 attempts = session.execute(
                     select(DeliveryAttempt.outcome, func.count()).group_by(DeliveryAttempt.outcome)
+                ).all()
+                refused = session.execute(
+                    select(RefusedAttachment.resource_type, func.count()).group_by(
+                        RefusedAttachment.resource_type
+                    )
                 ).all()
                 urgent_overdue = session.scalar(
                     select(func.count()).where(
@@ -96,6 +102,14 @@ class PipelineCollector(Collector):
         for outcome, count in attempts:
             deliveries.add_metric([outcome], count)
         yield deliveries
+        refusals = CounterMetricFamily(
+            "neuroscreen_alert_attachments_refused",
+            "Attachments of delivered alerts the EHR refused (the alert went without them)",
+            labels=["resource_type"],
+        )
+        for resource_type, count in refused:
+            refusals.add_metric([resource_type], count)
+        yield refusals
         yield GaugeMetricFamily(
             "neuroscreen_dead_letters", "Alerts the EHR refused, awaiting replay", value=dead or 0
         )

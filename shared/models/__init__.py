@@ -2,7 +2,7 @@
 
 from shared.models.audit import AuditEventRecord, UsedAssertion
 from shared.models.base import Base
-from shared.models.delivery import Delivery, DeliveryAttempt
+from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
 
@@ -14,6 +14,7 @@ __all__ = [
     "DerivedResource",
     "OutboxMessage",
     "QuestionnaireResponseRecord",
+    "RefusedAttachment",
     "Screening",
     "UsedAssertion",
 ]

@@ -50,3 +50,21 @@ class DeliveryAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     """delivered, transient, fatal."""
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class RefusedAttachment(Base):
+    """A part of a delivered alert the EHR refused (the alert itself got through)."""
+
+    __tablename__ = "refused_attachment"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("delivery.response_id", ondelete="CASCADE"), index=True
+    )
+    resource_type: Mapped[str] = mapped_column(String(64))
+    local_reference: Mapped[str | None] = mapped_column(String(160))
+    """Where NeuroScreen serves it (``RiskAssessment/<id>``), which the alert cites instead."""
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    """The EHR's OperationOutcome (JSON)."""
+    refused_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -87,7 +87,6 @@ def test_containers_commands_run_one_response_end_to_end(
         "NEUROSCREEN_INTAKE_TOKENS": "compose-token",
         "NEUROSCREEN_NOTIFY_TOKENS": "admin-token",
         "NEUROSCREEN_EHR_BASE_URL": ehr.base_url,
-        "NEUROSCREEN_EHR_MAX_TRANSACTION_ENTRIES": "8",
         "NEUROSCREEN_COORDINATOR": "CareTeam/compose-coordinators",
     }
     ports = {"NEUROSCREEN_INTAKE_PORT": free_port(), "NEUROSCREEN_NOTIFY_PORT": free_port()}

@@ -24,6 +24,7 @@ COUNTERS = {
     "neuroscreen_outbox_publish_failures_total",
     "neuroscreen_redelivered_total",
     "neuroscreen_deliveries_total",
+    "neuroscreen_alert_attachments_refused_total",
 }
 GAUGES = {
     "neuroscreen_outbox_depth",
@@ -107,6 +108,7 @@ def test_rules_cover_what_operators_must_know(rules: list[dict[str, Any]]) -> No
     for metric in (
         "neuroscreen_dead_letters",
         "neuroscreen_urgent_alerts_overdue",
+        "neuroscreen_alert_attachments_refused_total",
         "neuroscreen_outbox_depth",
         "neuroscreen_outbox_oldest_age_seconds",
         "neuroscreen_http_requests_total",

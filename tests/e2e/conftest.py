@@ -28,7 +28,6 @@ def pipeline(
         tmp_path,
         ehr_base_url=ehr_with_token.base_url,
         ehr_token=EHR_TOKEN,
-        ehr_max_transaction_entries="8",
         ehr_timeout_seconds="3",
         coordinator=COORDINATOR,
         retry_base_seconds="0.5",

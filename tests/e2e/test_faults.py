@@ -93,7 +93,6 @@ def test_redis_restarted_during_a_burst(
         tmp_path,
         ehr_base_url=ehr_with_token.base_url,
         ehr_token=EHR_TOKEN,
-        ehr_max_transaction_entries="8",
         coordinator="Practitioner/c1",
         retry_base_seconds="0.5",
         retry_max_seconds="2",

@@ -1,7 +1,8 @@
 """Delivery that loses nothing: a flaky, down or refusing EHR and a killed notify worker.
 
 Each case ends with the same audit: every alerting response has exactly one Task
-and one Communication in the EHR.
+and one Communication in the EHR. The EHR is the unmodified Medplum with default
+transaction settings (alerts are written in several transactions).
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import time
 
 import httpx
+import orjson
 from ehr_server import EhrServer
 from fixtures.answers import EGPA_FOOT_DROP
+from fixtures.responses import make_response
 from support.pipeline import (
+    COORDINATOR,
     EHR_TOKEN,
     audit_ehr,
     create_patient,
     post_response,
+    read_state,
     states,
     wait_for_states,
 )
@@ -93,3 +98,62 @@ def test_refused_alert_becomes_a_dead_letter_and_replays_after_the_fix(
     assert wait_for_states(postgres_url, [response_id], 60)[response_id] == "notified"
     assert admin.get("/admin/dead-letters").json()["dead_letters"] == []
     audit_ehr(ehr_with_token, [response_id])
+
+
+def test_attachment_the_ehr_refuses_never_holds_up_the_alert(
+    pipeline: Stack, postgres_url: str, ehr_with_token: EhrServer
+):
+    notify = next(key for key in pipeline.processes if key.startswith("notify"))
+    pipeline.stop(notify)
+    pipeline.start("notify", NEUROSCREEN_PUBLIC_BASE_URL=pipeline.base_url)
+    pipeline.start("notify-api")
+    patient = create_patient(ehr_with_token)
+    # Intake takes this response; Medplum refuses its copy (ext-1: an extension carries a
+    # value or sub-extensions, never both). An urgent alert must not wait for that.
+    response = make_response(EGPA_FOOT_DROP, patient=patient)
+    response["extension"] = [
+        {
+            "url": "http://example.org/fhir/StructureDefinition/ehr-note",
+            "valueString": "x",
+            "extension": [{"url": "part", "valueString": "y"}],
+        }
+    ]
+    with pipeline.client() as api:
+        reply = api.post("/QuestionnaireResponse", content=orjson.dumps(response))
+        assert reply.status_code == 201, reply.text
+        response_id = reply.json()["id"]
+    assert wait_for_states(postgres_url, [response_id], 60)[response_id] == "notified"
+    audit_ehr(ehr_with_token, [response_id])
+    assert ehr_with_token.search("QuestionnaireResponse") == []
+    state, references = read_state(pipeline, response_id)
+    assert state == "notified" and any(r.startswith("Task/") for r in references)
+
+    # The alert cites NeuroScreen's copy of what the EHR refused, and that copy is there.
+    (task,) = ehr_with_token.search("Task", {"owner": COORDINATOR})
+    risk = ehr_with_token.read_reference(task["focus"]["reference"])
+    copy_url = f"{pipeline.base_url}/QuestionnaireResponse/{response_id}"
+    assert copy_url in [basis.get("reference") for basis in risk["basis"]]
+    with pipeline.client() as api:
+        assert api.get(copy_url).status_code == 200
+
+    admin = httpx.Client(
+        base_url=pipeline.notify_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    )
+    (listed,) = admin.get("/admin/deliveries").json()["deliveries"]
+    assert (listed["state"], listed["tier"]) == ("notified", "urgent")
+    assert listed["refused_attachments"] == [
+        {
+            "resource_type": "QuestionnaireResponse",
+            "reference": f"QuestionnaireResponse/{response_id}",
+            "http_status": 400,
+        }
+    ]
+    detail = admin.get(f"/admin/deliveries/{response_id}").json()
+    (refused,) = detail["refused_attachments"]
+    assert refused["outcome"]["resourceType"] == "OperationOutcome"
+    assert [a["outcome"] for a in detail["attempts"]] == ["delivered"]
+    metrics = httpx.get(pipeline.notify_url + "/metrics").text
+    assert (
+        'neuroscreen_alert_attachments_refused_total{resource_type="QuestionnaireResponse"} 1.0'
+        in metrics
+    )

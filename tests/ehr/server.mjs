@@ -219,32 +219,6 @@ function strictIssues(resource) {
   return issues;
 }
 
-/** Medplum's validateResource, minus one false positive of 4.5.2 (see below). */
-function validate(resource) {
-  try {
-    validateResource(resource);
-  } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) throw err;
-    const issues = err.outcome.issue.filter((issue) => !isRas2FalsePositive(resource, issue));
-    if (issues.some((issue) => issue.severity === 'error')) {
-      throw new OperationOutcomeError({ ...err.outcome, issue: issues });
-    }
-  }
-}
-
-// Invariant ras-2 is "probability is decimal implies (probability as decimal) <= 100". When a
-// prediction has no probabilityDecimal, Medplum's FHIRPath evaluates it to empty rather than
-// true, so every RiskAssessment whose prediction only has qualitativeRisk (valid R4, and what
-// NeuroScreen sends) would be rejected. Only that case is dropped; ras-2 still applies to values.
-function isRas2FalsePositive(resource, issue) {
-  const index = /^RiskAssessment\.prediction\[(\d+)\]$/.exec(issue.expression?.[0] ?? '')?.[1];
-  return (
-    issue.details?.text?.startsWith('Constraint ras-2 ') === true &&
-    index !== undefined &&
-    resource.prediction?.[Number(index)]?.probabilityDecimal === undefined
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 // Repository
 // ---------------------------------------------------------------------------------------------
@@ -303,7 +277,9 @@ class EhrRepository extends MemoryRepository {
   // ends in createResource, so this is the one place to validate. Medplum's
   // MemoryRepository itself validates nothing; its server's Postgres repository does.
   async createResource(resource, options) {
-    validate(resource); // throws OperationOutcomeError (→ 400) on errors
+    // Medplum's verdicts, unfiltered, quirks included (e.g. it refuses a RiskAssessment
+    // prediction without a probability): a peer's quirk is the product's to handle.
+    validateResource(resource); // throws OperationOutcomeError (→ 400) on errors
     if (!opt.lenient) {
       const issues = strictIssues(resource);
       if (issues.length) throw new OperationOutcomeError({ resourceType: 'OperationOutcome', issue: issues });

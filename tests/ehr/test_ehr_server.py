@@ -23,6 +23,15 @@ NS = "http://neuroscreen.org/fhir"
 MRN_SYSTEM = "http://hospital.example.org/fhir/mrn"
 PRACTITIONER = "Practitioner/dr-1"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+# How NeuroScreen says "this screen estimates no probability" so that ras-2 cannot misfire.
+NO_PROBABILITY = {
+    "extension": [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+            "valueCode": "unsupported",
+        }
+    ]
+}
 
 
 def screening_bundle(mrn: str = "MRN-1001", screening_id: str = "scr-1") -> dict[str, Any]:
@@ -95,6 +104,7 @@ def screening_bundle(mrn: str = "MRN-1001", screening_id: str = "scr-1") -> dict
                                     }
                                 ]
                             },
+                            "probabilityRange": NO_PROBABILITY,
                         }
                     ],
                 },
@@ -353,6 +363,16 @@ def test_transaction_rejects_unresolvable_urn_uuid_reference(ehr: EhrServer) -> 
                 "prediction": [{"outcome": {"text": "CIDP"}, "probabilityDecimal": 150}],
             },
             "RiskAssessment.prediction[0]",  # invariant ras-2: a probability is <= 100
+        ),
+        (
+            {
+                "resourceType": "RiskAssessment",
+                "status": "final",
+                "subject": {"reference": "Patient/p1"},
+                "prediction": [{"outcome": {"text": "CIDP"}, "qualitativeRisk": {"text": "high"}}],
+            },
+            # Medplum's ras-2 misfires on a prediction without a probability: kept, never hidden.
+            "RiskAssessment.prediction[0]",
         ),
     ],
 )

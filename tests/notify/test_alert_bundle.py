@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from fhir.resources.R4B.bundle import Bundle
+from fixtures.answers import RAPID_ASCENDING_WEAKNESS
 from fixtures.responses import make_response
 
 from notify.alert_bundle import AlertContent, build_alert_bundle
@@ -36,18 +37,8 @@ def alert(answers: dict) -> tuple[dict, AlertContent]:
     return build_alert_bundle(content, coordinator="CareTeam/neuro", authored_at=NOW), content
 
 
-GBS = {
-    "weakness": True,
-    "rapid-ascending-weakness": True,
-    "progression": "worse-over-days",
-    "duration": "under-4-weeks",
-    "tingling": True,
-    "age": 34,
-}
-
-
 def test_bundle_is_a_valid_r4_transaction_of_conditional_creates():
-    bundle, _ = alert(GBS)
+    bundle, _ = alert(RAPID_ASCENDING_WEAKNESS)
     Bundle.model_validate(bundle)
     assert bundle["type"] == "transaction"
     for entry in bundle["entry"]:
@@ -58,7 +49,7 @@ def test_bundle_is_a_valid_r4_transaction_of_conditional_creates():
 
 
 def test_task_and_communication_reach_the_coordinator_with_tier_priority():
-    bundle, content = alert(GBS)
+    bundle, content = alert(RAPID_ASCENDING_WEAKNESS)
     by_type = {e["resource"]["resourceType"]: e for e in bundle["entry"]}
     task, communication = by_type["Task"]["resource"], by_type["Communication"]["resource"]
     assert content.tier == "urgent"
@@ -76,7 +67,7 @@ def test_task_and_communication_reach_the_coordinator_with_tier_priority():
 
 
 def test_every_reference_between_entries_is_a_placeholder_in_the_bundle():
-    bundle, _ = alert(GBS)
+    bundle, _ = alert(RAPID_ASCENDING_WEAKNESS)
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
     references = re.findall(r'"reference": "([^"]+)"', str(bundle).replace("'", '"'))
     local = [r for r in references if not r.startswith(("Patient/", "CareTeam/"))]
@@ -85,7 +76,7 @@ def test_every_reference_between_entries_is_a_placeholder_in_the_bundle():
 
 
 def test_rebuilding_gives_the_same_identifiers():
-    first, _ = alert(GBS)
-    second, _ = alert(GBS)
+    first, _ = alert(RAPID_ASCENDING_WEAKNESS)
+    second, _ = alert(RAPID_ASCENDING_WEAKNESS)
     conditions = lambda b: [e["request"]["ifNoneExist"] for e in b["entry"]]  # noqa: E731
     assert conditions(first) == conditions(second)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
+from notify.ehr_client import EhrClient, FatalEhrError, TransactionTooLarge, TransientEhrError
 
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
 BUNDLE = {"resourceType": "Bundle", "type": "transaction", "entry": []}
@@ -110,3 +110,132 @@ def test_large_transaction_is_written_in_steps_citing_earlier_writes():
     # Within a step, the placeholder stays for the EHR to resolve.
     assert steps[1]["entry"][1]["resource"]["subject"]["reference"].startswith("urn:uuid:")
     assert len(result.references) == 5
+
+
+def basic_entries(count: int) -> list[dict]:
+    """``count`` conditional creates, each citing the one before (as alerts do)."""
+    urls = [f"urn:uuid:{n:08d}-0000-4000-8000-000000000000" for n in range(count)]
+    return [
+        {
+            "fullUrl": urls[n],
+            "resource": {
+                "resourceType": "Basic",
+                "identifier": [{"system": "urn:test", "value": str(n)}],
+                **({"subject": {"reference": urls[n - 1]}} if n else {}),
+            },
+            "request": {"method": "POST", "url": "Basic", "ifNoneExist": f"identifier={n}"},
+        }
+        for n in range(count)
+    ]
+
+
+def capped_ehr(cap: int, refusal: tuple[int, dict]) -> tuple[list[int], object]:
+    """An EHR that refuses transactions of more than ``cap`` entries with ``refusal``."""
+    sizes: list[int] = []
+
+    def answer(request):
+        entries = httpx.Response(200, content=request.content).json()["entry"]
+        sizes.append(len(entries))
+        if len(entries) > cap:
+            return httpx.Response(refusal[0], json=refusal[1])
+        return httpx.Response(
+            200,
+            json={
+                "resourceType": "Bundle",
+                "type": "transaction-response",
+                "entry": [
+                    {"response": {"status": "201", "location": f"Basic/{e['fullUrl'][9:17]}"}}
+                    for e in entries
+                ],
+            },
+        )
+
+    return sizes, answer
+
+
+MEDPLUM_TOO_MANY = (
+    400,
+    {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "invalid",
+                "details": {
+                    "text": "Transaction requires strict isolation but has too many entries"
+                },
+            }
+        ],
+    },
+)
+
+
+def test_default_size_fits_an_unmodified_medplum_without_a_refusal():
+    sizes, answer = capped_ehr(8, MEDPLUM_TOO_MANY)
+    result = client_answering(answer).write_transaction({**BUNDLE, "entry": basic_entries(20)})
+    assert sizes == [8, 8, 4]
+    assert len(result.references) == 20
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        MEDPLUM_TOO_MANY,
+        (413, {}),
+        (
+            422,
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "no"}],
+            },
+        ),
+        (
+            400,
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "error",
+                        "code": "processing",
+                        "diagnostics": "Bundle exceeds the maximum of 3 entries",
+                    }
+                ],
+            },
+        ),
+    ],
+    ids=["medplum-400", "413", "too-costly", "other-words"],
+)
+def test_too_many_entries_splits_retries_and_remembers_the_size(refusal):
+    sizes, answer = capped_ehr(3, refusal)
+    client = client_answering(answer)
+    bundle = {**BUNDLE, "entry": basic_entries(10)}
+    result = client.write_transaction(bundle, max_entries=10)  # the override is too big here
+    assert len(result.references) == 10
+    assert sizes[:3] == [10, 5, 2]  # refused, refused, then steps that fit
+    assert sum(size for size in sizes if size <= 3) == 10
+    # Every later step cites the earlier steps' resources by their EHR ids.
+    cited = [r for r in result.by_full_url.values()]
+    assert len(set(cited)) == 10
+    # Learned for the process: the next alert is not refused first.
+    sizes.clear()
+    client.write_transaction(bundle, max_entries=10)
+    assert max(sizes) <= 3 and sum(sizes) == 10
+
+
+def test_a_refusal_about_content_is_not_split():
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invariant", "details": {"text": "ras-2 not met"}}],
+    }
+    sizes, answer = capped_ehr(0, (400, outcome))
+    with pytest.raises(FatalEhrError) as caught:
+        client_answering(answer).write_transaction({**BUNDLE, "entry": basic_entries(6)})
+    assert not isinstance(caught.value, TransactionTooLarge)
+    assert sizes == [6]
+
+
+def test_one_entry_still_too_large_is_fatal():
+    sizes, answer = capped_ehr(0, MEDPLUM_TOO_MANY)
+    with pytest.raises(TransactionTooLarge):
+        client_answering(answer).write_transaction({**BUNDLE, "entry": basic_entries(4)})
+    assert sizes == [4, 2, 1]

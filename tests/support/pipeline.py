@@ -82,3 +82,8 @@ def audit_ehr(ehr: EhrServer, response_ids: list[str]) -> None:
         )
         assert len(tasks) == 1, f"{response_id}: {len(tasks)} Tasks"
         assert len(communications) == 1, f"{response_id}: {len(communications)} Communications"
+        # Written in several transactions, the parts still cite each other by EHR id.
+        focus = tasks[0]["focus"]["reference"]
+        assert focus.startswith("http") or ehr.read_reference(focus), f"{response_id}: {focus}"
+        about = {a.get("reference") for a in communications[0]["about"]}
+        assert f"Task/{tasks[0]['id']}" in about, f"{response_id}: Communication.about {about}"

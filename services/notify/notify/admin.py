@@ -3,8 +3,9 @@
 Bearer-token protected: a static token (``NEUROSCREEN_NOTIFY_TOKENS``) or an
 access token issued by the intake with the ``system/neuroscreen.admin``
 scope (README: Registering an EHR with the intake). Listings show ids,
-states and statuses only; the Bundle itself (which holds PHI) is shown only
-when one dead letter is inspected.
+states and statuses only (and which attachments the EHR refused); the EHR's
+OperationOutcomes are shown when one delivery is inspected, the Bundle itself
+(which holds PHI) only when one dead letter is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from notify.delivery import alert_content
 from notify.tasks import routing
 from shared.auth import bearer_token, token_is_valid
 from shared.db import session_scope
-from shared.models import Delivery, DeliveryAttempt, QuestionnaireResponseRecord, Screening
+from shared.models import (
+    Delivery,
+    DeliveryAttempt,
+    QuestionnaireResponseRecord,
+    RefusedAttachment,
+    Screening,
+)
 from shared.models.base import utcnow
 from shared.outbox import enqueue
 from shared.pipeline import ResponseState
@@ -68,7 +75,35 @@ def list_deliveries(
         if state:
             statement = statement.where(Delivery.state == state)
         rows = session.scalars(statement).all()
-        return {"deliveries": [_summary(row) for row in rows]}
+        refused = _refused(session, [row.response_id for row in rows])
+        return {
+            "deliveries": [
+                {**_summary(row), "refused_attachments": _brief(refused, row.response_id)}
+                for row in rows
+            ]
+        }
+
+
+@router.get("/deliveries/{response_id}")
+def inspect_delivery(response_id: str) -> dict[str, Any]:
+    """One delivery, whatever its state: attempts and each refused attachment's outcome."""
+    with session_scope() as session:
+        delivery = session.get(Delivery, response_id)
+        if delivery is None:
+            raise HTTPException(404, f"No delivery for response {response_id}")
+        refused = _refused(session, [response_id]).get(response_id, [])
+        return {
+            **_summary(delivery),
+            "attempts": _attempts(session, response_id),
+            "refused_attachments": [
+                {
+                    **_refusal_brief(row),
+                    "refused_at": row.refused_at.isoformat(),
+                    "outcome": orjson.loads(row.outcome) if row.outcome else None,
+                }
+                for row in refused
+            ],
+        }
 
 
 @router.get("/dead-letters")
@@ -80,24 +115,10 @@ def list_dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[
 def inspect_dead_letter(response_id: str) -> dict[str, Any]:
     with session_scope() as session:
         delivery = _dead_letter(session, response_id)
-        attempts = session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.response_id == response_id)
-            .order_by(DeliveryAttempt.id)
-        ).all()
         return {
             **_summary(delivery),
             "last_error": orjson.loads(delivery.last_error) if delivery.last_error else None,
-            "attempts": [
-                {
-                    "at": a.attempted_at.isoformat(),
-                    "outcome": a.outcome,
-                    "http_status": a.http_status,
-                    "duration_ms": a.duration_ms,
-                    "detail": a.detail,
-                }
-                for a in attempts
-            ],
+            "attempts": _attempts(session, response_id),
             "bundle": orjson.loads(delivery.bundle) if delivery.bundle else None,
         }
 
@@ -152,4 +173,46 @@ def _summary(delivery: Delivery) -> dict[str, Any]:
         "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
         "last_status": delivery.last_status,
         "ehr_references": orjson.loads(delivery.ehr_references) if delivery.ehr_references else [],
+    }
+
+
+def _attempts(session: Session, response_id: str) -> list[dict[str, Any]]:
+    attempts = session.scalars(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.response_id == response_id)
+        .order_by(DeliveryAttempt.id)
+    ).all()
+    return [
+        {
+            "at": a.attempted_at.isoformat(),
+            "outcome": a.outcome,
+            "http_status": a.http_status,
+            "duration_ms": a.duration_ms,
+            "detail": a.detail,
+        }
+        for a in attempts
+    ]
+
+
+def _refused(session: Session, response_ids: list[str]) -> dict[str, list[RefusedAttachment]]:
+    rows = session.scalars(
+        select(RefusedAttachment)
+        .where(RefusedAttachment.response_id.in_(response_ids))
+        .order_by(RefusedAttachment.id)
+    ).all()
+    by_response: dict[str, list[RefusedAttachment]] = {}
+    for row in rows:
+        by_response.setdefault(row.response_id, []).append(row)
+    return by_response
+
+
+def _brief(refused: dict[str, list[RefusedAttachment]], response_id: str) -> list[dict[str, Any]]:
+    return [_refusal_brief(row) for row in refused.get(response_id, [])]
+
+
+def _refusal_brief(row: RefusedAttachment) -> dict[str, Any]:
+    return {
+        "resource_type": row.resource_type,
+        "reference": row.local_reference,
+        "http_status": row.http_status,
     }

@@ -4,7 +4,10 @@ Every entry is a conditional create on a stable NeuroScreen identifier, so a
 retry, a lost acknowledgement or a replay can never create a duplicate.
 References between entries use lower-case ``urn:uuid:`` fullUrls; the
 screening resources are sent exactly as screening produced them, with their
-local references rewritten to those placeholders.
+local references rewritten to those placeholders. Each of them keeps its
+NeuroScreen address as an ``alternate`` entry link (``RiskAssessment/<id>``), so
+that an alert can cite NeuroScreen's copy when the EHR refuses one
+(:mod:`notify.alert_writer`, which strips the links before sending).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def build_alert_bundle(
         placeholders[f"{resource['resourceType']}/{resource['id']}"] = _placeholder()
     for resource in [r for r in shared if r] + list(content.service_requests):
         local = f"{resource['resourceType']}/{resource['id']}"
-        entries.append(_entry(_as_sent(resource, placeholders), placeholders[local]))
+        entries.append(_entry(_as_sent(resource, placeholders), placeholders[local], local))
 
     task_url, communication_url = _placeholder(), _placeholder()
     risk_url = placeholders[f"RiskAssessment/{content.risk_assessment['id']}"]
@@ -122,19 +125,22 @@ def _rewrite_references(value: Any, placeholders: dict[str, str]) -> Any:
     return value
 
 
-def _entry(resource: dict[str, Any], full_url: str) -> dict[str, Any]:
+def _entry(
+    resource: dict[str, Any], full_url: str, local_reference: str | None = None
+) -> dict[str, Any]:
     identifier = resource["identifier"]
     identifier = identifier[0] if isinstance(identifier, list) else identifier
     condition = f"identifier={identifier.get('system', '')}|{identifier['value']}"
-    return {
-        "fullUrl": full_url,
-        "resource": resource,
-        "request": {
-            "method": "POST",
-            "url": resource["resourceType"],
-            "ifNoneExist": condition,
-        },
+    entry: dict[str, Any] = {"fullUrl": full_url}
+    if local_reference:
+        entry["link"] = [{"relation": "alternate", "url": local_reference}]
+    entry["resource"] = resource
+    entry["request"] = {
+        "method": "POST",
+        "url": resource["resourceType"],
+        "ifNoneExist": condition,
     }
+    return entry
 
 
 def _task(

@@ -1,12 +1,15 @@
 """Delivering one alert to the EHR: decided once, attempted until it lands or dead-letters.
 
-Each run of :func:`deliver` does at most one EHR write and records it as a
-:class:`DeliveryAttempt`. A transient failure schedules the next run through
-the outbox (``available_at`` = now + backoff, at least ``Retry-After``), so
-the wait lives in the database. A fatal failure, or running out of time,
-makes the delivery a dead letter that an operator can inspect and replay.
-A run for a response that is already notified, dead-lettered or not alerting
-does nothing: the task is idempotent.
+Each run of :func:`deliver` makes one attempt to write the alert (a few
+transactions: see :mod:`notify.alert_writer`) and records it as a
+:class:`DeliveryAttempt`. An attachment the EHR refuses is recorded as a
+:class:`RefusedAttachment` and the alert is delivered without it. A
+transient failure schedules the next run through the outbox
+(``available_at`` = now + backoff, at least ``Retry-After``), so the wait
+lives in the database. A fatal failure, or running out of time, makes the
+delivery a dead letter that an operator can inspect and replay. A run for a
+response that is already notified, dead-lettered or not alerting does
+nothing: the task is idempotent.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notify.alert_bundle import AlertContent, build_alert_bundle
+from notify.alert_writer import AlertWriteResult, write_alert
 from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
 from notify.routing import CoordinatorRouting
 from shared.config import Settings
@@ -29,6 +33,7 @@ from shared.models import (
     DeliveryAttempt,
     DerivedResource,
     QuestionnaireResponseRecord,
+    RefusedAttachment,
     Screening,
 )
 from shared.models.base import utcnow
@@ -136,8 +141,11 @@ def _attempt(
     delivery.attempts += 1
     attempt = DeliveryAttempt(response_id=delivery.response_id, attempted_at=utcnow())
     try:
-        result = client.write_transaction(
-            orjson.loads(delivery.bundle or "{}"), settings.ehr_max_transaction_entries
+        result = write_alert(
+            client,
+            orjson.loads(delivery.bundle or "{}"),
+            max_entries=settings.ehr_max_transaction_entries,
+            public_base_url=settings.public_base_url,
         )
     except TransientEhrError as error:
         _record(attempt, started, "transient", error.status, str(error))
@@ -148,12 +156,43 @@ def _attempt(
         delivery.last_error = orjson.dumps({"error": str(error), "outcome": error.outcome}).decode()
         _settle(record, delivery, ResponseState.DEAD_LETTER, f"EHR refused the alert: {error}")
     else:
-        _record(attempt, started, "delivered", 201, None)
+        refused = _record_refusals(session, delivery, result)
+        _record(attempt, started, "delivered", 201, refused or None)
         delivery.delivered_at = utcnow()
         delivery.last_status = 200
         delivery.ehr_references = orjson.dumps(list(result.references)).decode()
-        _settle(record, delivery, ResponseState.NOTIFIED, "delivered to the EHR")
+        detail = "delivered to the EHR" + (f"; {refused}" if refused else "")
+        _settle(record, delivery, ResponseState.NOTIFIED, detail)
     session.add(attempt)
+
+
+def _record_refusals(session: Session, delivery: Delivery, result: AlertWriteResult) -> str:
+    """Keep what the EHR refused, with its OperationOutcome; a short summary (ids only)."""
+    if not result.refused:
+        return ""
+    now = utcnow()
+    for refusal in result.refused:
+        session.add(
+            RefusedAttachment(
+                response_id=delivery.response_id,
+                resource_type=refusal.resource_type,
+                local_reference=refusal.local_reference,
+                http_status=refusal.status,
+                outcome=orjson.dumps(refusal.outcome).decode() if refusal.outcome else None,
+                refused_at=now,
+            )
+        )
+        log.warning(
+            "EHR refused an alert attachment; the alert was delivered without it",
+            extra={
+                "event": "alert_attachment_refused",
+                "response_id": delivery.response_id,
+                "resource_type": refusal.resource_type,
+                "http_status": refusal.status,
+            },
+        )
+    kinds = ", ".join(f"{r.resource_type} ({r.status})" for r in result.refused)
+    return f"the EHR refused {len(result.refused)} attachment(s): {kinds}"
 
 
 def _schedule_retry(

@@ -4,13 +4,24 @@ Failures are sorted before anyone retries (after smart-on-fhir's
 cumulus-fhir-support): connection errors, timeouts, 408, 429 and 5xx are
 :class:`TransientEhrError` (try again later, honouring ``Retry-After``);
 any other 4xx is a :class:`FatalEhrError` (retrying cannot help; keep the
-EHR's OperationOutcome for a human). Messages name the status and the
-OperationOutcome's issue codes, never resource contents.
+EHR's OperationOutcome for a human). One fatal refusal is special,
+:class:`TransactionTooLarge` (the EHR caps the entries of a transaction): the
+client splits the transaction and tries again, and remembers the size that
+worked. Messages name the status and the OperationOutcome's issue codes, never
+resource contents.
+
+    EhrError
+    ├── TransientEhrError
+    └── FatalEhrError
+        └── TransactionTooLarge
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,6 +30,22 @@ import httpx
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 FHIR_JSON = "application/fhir+json"
+
+DEFAULT_MAX_TRANSACTION_ENTRIES = 8
+"""Entries per transaction when nothing is configured: the smallest cap we know of
+(Medplum refuses more than 8 entries next to a conditional create), so an unmodified
+Medplum takes every alert without a setting and without a refused first try."""
+
+# "Too many entries" refusals: 413, or a 400/422 whose OperationOutcome says so by its issue
+# code (too-costly, too-long) or, since servers code it loosely (Medplum: 'invalid'), by words.
+_TOO_LARGE_CODES = frozenset({"too-costly", "too-long"})
+_TOO_LARGE_WORDS = re.compile(
+    r"(too (many|large|long|big)|exceed|maximum|limit|than allowed).*(entr|operation|bundle)"
+    r"|(entr|operation|bundle).*(too (many|large|long|big)|exceed|maximum|limit|than allowed)",
+    re.IGNORECASE,
+)
+
+log = logging.getLogger("neuroscreen.notify")
 
 
 class EhrError(Exception):
@@ -46,14 +73,24 @@ class FatalEhrError(EhrError):
     """Not worth retrying: the EHR refused the content or our credentials."""
 
 
+class TransactionTooLarge(FatalEhrError):
+    """The EHR refused a transaction for its number of entries: smaller ones may pass."""
+
+
 @dataclass(frozen=True)
 class TransactionResult:
     references: tuple[str, ...]
     """``Type/id`` of every resource in the EHR, in entry order."""
+    by_full_url: dict[str, str] = field(default_factory=dict)
+    """The EHR's ``Type/id`` for each entry's ``fullUrl`` placeholder."""
 
 
 class EhrClient:
-    """POSTs transaction Bundles to ``base_url`` with a static bearer token."""
+    """POSTs transaction Bundles to ``base_url`` with a static bearer token.
+
+    Notify keeps one client per EHR for the life of the process, so the transaction
+    size learned from one refusal holds for every later alert to that EHR.
+    """
 
     def __init__(
         self,
@@ -69,30 +106,56 @@ class EhrClient:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
         )
+        self.learned_max_entries: int | None = None
+        """Set by the first "too many entries" refusal: the most this EHR accepted since."""
 
     def close(self) -> None:
         self._http.close()
 
     def write_transaction(self, bundle: dict[str, Any], max_entries: int = 0) -> TransactionResult:
-        """Write ``bundle``, in steps of at most ``max_entries`` entries if the EHR needs that.
+        """Write ``bundle`` as transactions of at most ``max_entries`` entries (0: automatic).
 
-        Some EHRs cap transactions that contain conditional creates (Medplum: 8
-        entries). Every reference in an alert points to an earlier entry, so a
-        later step can cite what an earlier step wrote by its EHR id. Each step
-        is itself a transaction of conditional creates: a retry after a partial
-        write finds the earlier steps' resources instead of duplicating them.
+        Automatic is :data:`DEFAULT_MAX_TRANSACTION_ENTRIES`. Whatever the start, a "too
+        many entries" refusal halves the step and sends it again, and the smaller size is
+        kept for later alerts. Every reference in an alert points to an earlier entry, so
+        a later step cites what an earlier step wrote by its EHR id. Each step is itself a
+        transaction of conditional creates: a retry after a partial write finds the
+        earlier steps' resources instead of duplicating them.
         """
         entries = bundle["entry"]
-        size = max_entries or len(entries)
+        size = self._step_size(max_entries)
         written: dict[str, str] = {}
+        cited: dict[str, dict[str, Any]] = {}
         references: list[str] = []
-        for start in range(0, len(entries), size):
-            step = [_cite_written(entry, written) for entry in entries[start : start + size]]
-            result = self.post_transaction({**bundle, "entry": step})
+        start = 0
+        while start < len(entries):
+            step = [cite(entry, cited) for entry in entries[start : start + size]]
+            try:
+                result = self.post_transaction({**bundle, "entry": step})
+            except TransactionTooLarge:
+                if len(step) == 1:
+                    raise
+                size = self._shrink(len(step))
+                continue
             for entry, reference in zip(step, result.references, strict=False):
                 written[entry["fullUrl"]] = reference
+                cited[entry["fullUrl"]] = {"reference": reference}
             references.extend(result.references)
-        return TransactionResult(tuple(references))
+            start += len(step)
+        return TransactionResult(tuple(references), written)
+
+    def _step_size(self, max_entries: int) -> int:
+        configured = max_entries or DEFAULT_MAX_TRANSACTION_ENTRIES
+        return min(configured, self.learned_max_entries or configured)
+
+    def _shrink(self, refused: int) -> int:
+        size = max(1, refused // 2)
+        self.learned_max_entries = min(size, self.learned_max_entries or size)
+        log.warning(
+            "EHR refused a transaction as too large; writing smaller ones",
+            extra={"refused_entries": refused, "max_entries": self.learned_max_entries},
+        )
+        return self.learned_max_entries
 
     def post_transaction(self, bundle: dict[str, Any]) -> TransactionResult:
         try:
@@ -112,20 +175,42 @@ class EhrClient:
                 outcome=outcome,
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
+        if _refused_as_too_large(response.status_code, outcome):
+            raise TransactionTooLarge(message, status=response.status_code, outcome=outcome)
         raise FatalEhrError(message, status=response.status_code, outcome=outcome)
 
 
-def _cite_written(value: Any, written: dict[str, str]) -> Any:
-    """Replace placeholders of entries written in an earlier step by their EHR references."""
+def _refused_as_too_large(status: int, outcome: dict[str, Any] | None) -> bool:
+    """Whether a refusal is about the transaction's size, not its content.
+
+    413 always is. A 400 or 422 is when its OperationOutcome says so: issue code
+    ``too-costly``/``too-long``, or (servers code it loosely, Medplum as ``invalid``)
+    an issue text about too many entries or operations in the transaction.
+    """
+    if status == 413:
+        return True
+    if status not in (400, 422) or not outcome:
+        return False
+    issues = [issue for issue in outcome.get("issue", []) if isinstance(issue, dict)]
+    if any(issue.get("code") in _TOO_LARGE_CODES for issue in issues):
+        return True
+    texts = (
+        f"{i.get('diagnostics', '')} {(i.get('details') or {}).get('text', '')}" for i in issues
+    )
+    return any(_TOO_LARGE_WORDS.search(text) for text in texts)
+
+
+def cite(value: Any, cited: Mapping[str, Mapping[str, Any]]) -> Any:
+    """``value`` with each Reference to a key of ``cited`` (a ``fullUrl`` placeholder)
+    replaced by what it maps to: ``{"reference": "Task/123"}`` once the EHR wrote it."""
     if isinstance(value, dict):
-        return {
-            key: written.get(item, item)
-            if key == "reference" and isinstance(item, str)
-            else _cite_written(item, written)
-            for key, item in value.items()
-        }
+        target = value.get("reference")
+        if isinstance(target, str) and target in cited:
+            kept = {k: v for k, v in value.items() if k not in ("reference", "identifier")}
+            return {**kept, **cited[target]}
+        return {key: cite(item, cited) for key, item in value.items()}
     if isinstance(value, list):
-        return [_cite_written(item, written) for item in value]
+        return [cite(item, cited) for item in value]
     return value
 
 

@@ -25,6 +25,11 @@ def _say_where_alerts_go(**_kwargs: object) -> None:
     log = logging.getLogger("neuroscreen.notify")
     if settings.ehr_configured:
         log.info("alerts go to the EHR", extra={"url": settings.ehr_base_url})
+        if not settings.public_base_url:
+            log.warning(
+                "NEUROSCREEN_PUBLIC_BASE_URL is not set: an alert whose attachment the EHR "
+                "refuses cites NeuroScreen's copy by identifier only, not by URL"
+            )
     else:
         log.warning(
             "NEUROSCREEN_EHR_BASE_URL is not set: alerts are kept in NeuroScreen's own store "

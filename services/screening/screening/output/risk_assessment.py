@@ -6,6 +6,13 @@ conditions with any suspicion, most suspected first, each with the answers
 that drove it. The notes carry what a coordinator reads first: the summary,
 red flags, unanswered items that limit the result, codes that could not be
 verified, and the statement that this is decision support, not a diagnosis.
+
+Every prediction states its likelihood qualitatively (``qualitativeRisk``) and
+says explicitly that the screen estimates no probability: ``probabilityRange``
+carries only a data-absent-reason ``unsupported``. Leaving ``probability[x]``
+out would be valid R4, but validators (Medplum, HL7's Java validator) then
+fail invariant ras-2 and refuse the whole alert; a number would be invented.
+See docs/screening.md, "How the result is written in FHIR".
 """
 
 from __future__ import annotations
@@ -33,6 +40,17 @@ from shared.fhir.codes import (
 from shared.fhir.codesystems import concept_display, project_coding
 
 _LEVEL_RANK = {"high": 0, "moderate": 1, "low": 2}
+
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def no_probability() -> dict[str, Any]:
+    """``prediction.probabilityRange``: a rule-based screen has no calibrated probability.
+
+    A Range, not ``probabilityDecimal``: ras-2 asks ``probability is decimal implies ...``,
+    which is true for a Range, while a decimal without a value still misfires.
+    """
+    return {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unsupported"}]}
 
 
 def risk_assessment_identity(context: ScreeningContext) -> Identity:
@@ -88,6 +106,7 @@ def _overall(result: ScreeningResult) -> dict[str, Any]:
     return {
         "outcome": outcome_concept(),
         "qualitativeRisk": tier_concept(result.tier),
+        "probabilityRange": no_probability(),
         "rationale": rationale.tier_rationale(result),
     }
 
@@ -96,6 +115,7 @@ def _condition(suspicion: Suspicion) -> dict[str, Any]:
     return {
         "outcome": condition_concept(suspicion.condition),
         "qualitativeRisk": suspicion_concept(suspicion),
+        "probabilityRange": no_probability(),
         "rationale": rationale.suspicion_rationale(suspicion),
     }
 

@@ -1,0 +1,187 @@
+"""Writing one alert: the attachments first, then the alert itself, which must get through.
+
+The Task and the Communication *are* the alert; the copy of the response, the
+DN4 Observation, the RiskAssessment and the ServiceRequests are attachments.
+An EHR may refuse an attachment with a 4xx (its validator, a profile, a
+resource type it does not take). That never holds up the alert: the refused
+attachment is left out, whatever cited it cites NeuroScreen's own copy instead
+(an absolute URL on NeuroScreen's FHIR API, ``NEUROSCREEN_PUBLIC_BASE_URL``;
+without one, a logical reference by the attachment's identifier), the
+Communication and the Task say so, and the refusal is returned for the delivery
+to record. Transient errors, a refused credential (401) and a refused Task or
+Communication propagate unchanged: retry, or dead letter.
+
+Exactly once still holds: every entry is a conditional create on a stable
+identifier, so each retry finds what an earlier try stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from notify.ehr_client import EhrClient, FatalEhrError, TransactionResult, cite
+
+ALERT_TYPES = frozenset({"Task", "Communication"})
+"""The resources that are the alert; every other entry is an attachment."""
+
+
+@dataclass(frozen=True)
+class RefusedAttachment:
+    """An attachment the EHR refused, with the EHR's reasons (no resource content)."""
+
+    resource_type: str
+    local_reference: str | None
+    """Its address on NeuroScreen's FHIR API (``RiskAssessment/<id>``), if known."""
+    status: int | None
+    outcome: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AlertWriteResult:
+    references: tuple[str, ...]
+    """``Type/id`` in the EHR of everything written, attachments first."""
+    refused: tuple[RefusedAttachment, ...]
+
+
+def write_alert(
+    client: EhrClient, bundle: dict[str, Any], *, max_entries: int, public_base_url: str
+) -> AlertWriteResult:
+    """Write the alert Bundle built by :func:`notify.alert_bundle.build_alert_bundle`."""
+    entries = bundle["entry"]
+    attachments = [e for e in entries if e["resource"]["resourceType"] not in ALERT_TYPES]
+    alert = [e for e in entries if e["resource"]["resourceType"] in ALERT_TYPES]
+    written = _Written()
+    if attachments:
+        try:
+            together = client.write_transaction(_transaction(attachments), max_entries)
+        except FatalEhrError as error:
+            if not _refuses_content(error):
+                raise
+            # Which one? One by one: the accepted ones land (or are found again).
+            for entry in attachments:
+                _write_one(client, entry, written, max_entries, public_base_url)
+        else:
+            written.add(together)
+    sent = [_cite(entry, written.cited) for entry in alert]
+    if written.refused:
+        sent = [_with_refusal_note(e, written.refused, entries, public_base_url) for e in sent]
+    result = client.write_transaction(_transaction(sent), max_entries)
+    return AlertWriteResult((*written.references, *result.references), tuple(written.refused))
+
+
+@dataclass
+class _Written:
+    """What the attachments became: EHR references, or stand-ins for the refused ones."""
+
+    cited: dict[str, dict[str, Any]] = field(default_factory=dict)
+    references: list[str] = field(default_factory=list)
+    refused: list[RefusedAttachment] = field(default_factory=list)
+
+    def add(self, result: TransactionResult) -> None:
+        self.cited.update({url: {"reference": ref} for url, ref in result.by_full_url.items()})
+        self.references.extend(result.references)
+
+
+def _write_one(
+    client: EhrClient,
+    entry: dict[str, Any],
+    written: _Written,
+    max_entries: int,
+    public_base_url: str,
+) -> None:
+    try:
+        result = client.write_transaction(_transaction([_cite(entry, written.cited)]), max_entries)
+    except FatalEhrError as refusal:
+        if not _refuses_content(refusal):
+            raise
+        written.refused.append(_refusal(entry, refusal))
+        written.cited[entry["fullUrl"]] = _stand_in(entry, public_base_url)
+    else:
+        written.add(result)
+
+
+def _refuses_content(error: FatalEhrError) -> bool:
+    """A 4xx about what was sent. A 401 is about us: nothing else would pass either."""
+    return error.status is not None and 400 <= error.status < 500 and error.status != 401
+
+
+def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    # The alternate links are NeuroScreen's bookkeeping, not the EHR's business.
+    sent = [{k: v for k, v in entry.items() if k != "link"} for entry in entries]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": sent}
+
+
+def _cite(entry: dict[str, Any], cited: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The entry with references to written or refused entries replaced."""
+    return {**entry, "resource": cite(entry["resource"], cited)}
+
+
+def _local_reference(entry: Mapping[str, Any]) -> str | None:
+    """The entry's address on NeuroScreen (its ``alternate`` link), if the bundle has one."""
+    links = entry.get("link", [])
+    return next((link["url"] for link in links if link.get("relation") == "alternate"), None)
+
+
+def _neuroscreen_url(entry: Mapping[str, Any], public_base_url: str) -> str | None:
+    local = _local_reference(entry)
+    return f"{public_base_url.rstrip('/')}/{local}" if local and public_base_url else None
+
+
+def _stand_in(entry: dict[str, Any], public_base_url: str) -> dict[str, Any]:
+    """A Reference to NeuroScreen's copy of a refused attachment.
+
+    Absolute URL when the public base URL is known; always the identifier too, so the
+    reference stays meaningful (a logical reference) when it is not.
+    """
+    resource = entry["resource"]
+    identifier = resource.get("identifier")
+    identifier = identifier[0] if isinstance(identifier, list) else identifier
+    reference: dict[str, Any] = {"type": resource["resourceType"]}
+    url = _neuroscreen_url(entry, public_base_url)
+    if url:
+        reference["reference"] = url
+    if identifier:
+        reference["identifier"] = identifier
+    reference["display"] = f"{resource['resourceType']} kept by NeuroScreen (the EHR refused it)"
+    return reference
+
+
+def _refusal(entry: dict[str, Any], error: FatalEhrError) -> RefusedAttachment:
+    return RefusedAttachment(
+        resource_type=entry["resource"]["resourceType"],
+        local_reference=_local_reference(entry),
+        status=error.status,
+        outcome=error.outcome,
+    )
+
+
+def _refusal_note(
+    refused: list[RefusedAttachment], entries: list[dict[str, Any]], public_base_url: str
+) -> str:
+    """What the coordinator reads: which parts are missing, and where the whole result is."""
+    kinds = ", ".join(sorted({r.resource_type for r in refused}))
+    risk = next((e for e in entries if e["resource"]["resourceType"] == "RiskAssessment"), None)
+    url = _neuroscreen_url(risk, public_base_url) if risk else None
+    if url:
+        where = f"The full result is on NeuroScreen: {url}"
+    else:
+        identifier = (risk or {}).get("resource", {}).get("identifier", [{}])[0].get("value")
+        where = f"The full result is kept by NeuroScreen (RiskAssessment {identifier})."
+    return f"This EHR did not accept part of the screening result ({kinds}). {where}"
+
+
+def _with_refusal_note(
+    entry: dict[str, Any],
+    refused: list[RefusedAttachment],
+    entries: list[dict[str, Any]],
+    public_base_url: str,
+) -> dict[str, Any]:
+    resource = dict(entry["resource"])
+    note = _refusal_note(refused, entries, public_base_url)
+    if resource["resourceType"] == "Communication":
+        resource["payload"] = [*resource.get("payload", []), {"contentString": note}]
+    else:
+        resource["note"] = [*resource.get("note", []), {"text": note}]
+    return {**entry, "resource": resource}
