@@ -2,6 +2,7 @@
 
 from shared.models.audit import AuditEventRecord, UsedAssertion
 from shared.models.base import Base
+from shared.models.cds import CdsCard, CdsFeedback
 from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
@@ -9,6 +10,8 @@ from shared.models.resources import DerivedResource, QuestionnaireResponseRecord
 __all__ = [
     "AuditEventRecord",
     "Base",
+    "CdsCard",
+    "CdsFeedback",
     "Delivery",
     "DeliveryAttempt",
     "DerivedResource",
