@@ -73,6 +73,16 @@ class Settings(BaseSettings):
         _empty_is_none
     )
 
+    # CDS Hooks patient-view service (README: Showing the screen in the chart)
+    cds_issuers_file: Path | None = None
+    """YAML/JSON list of {iss, jwks_uri}: the EHRs whose signed CDS Hooks JWTs are trusted."""
+    cds_allowed_origins: CommaList = ()
+    """Browser origins allowed to call ``/cds-services`` (CORS); empty allows none."""
+    cds_documentation_url: str = ""
+    """The card's ``source.url``; empty means the intake serves docs/screening.md itself."""
+    _cds_file = field_validator("cds_issuers_file", mode="before")(_empty_is_none)
+    _cds_origins = field_validator("cds_allowed_origins", mode="before")(_split_commas)
+
     # Outbox relay and recovery
     relay_interval_seconds: float = Field(default=0.2, gt=0)
     redeliver_after_seconds: float = Field(default=120.0, gt=0)

@@ -9,12 +9,15 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from intake import screening_results
+from intake.cds.cors import CdsServicesCors
+from intake.cds.issuers import IssuerRegistry
 from intake.errors import install_error_handlers
 from intake.middleware import RequestContextMiddleware
 from intake.openapi import install_openapi
 from intake.routers import (
     audit_event,
     bundle,
+    cds_hooks,
     code_system,
     metadata,
     ops,
@@ -63,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.derived_search = screening_results.SEARCH_PARAMETERS
     install_smart(app, settings)
+    app.state.cds_issuers = IssuerRegistry(settings.cds_issuers_file, app.state.jwks_http)
     install_error_handlers(app)
+    app.add_middleware(CdsServicesCors, origins=settings.cds_allowed_origins)
     app.add_middleware(
         RequestContextMiddleware, service="intake", max_body_bytes=settings.max_body_bytes
     )
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         screening_results_router,
         audit_event,
         bundle,
+        cds_hooks,
     ):
         app.include_router(module.router)
     install_openapi(app)

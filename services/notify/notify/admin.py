@@ -3,7 +3,8 @@
 Bearer-token protected: a static token (``NEUROSCREEN_NOTIFY_TOKENS``) or an
 access token issued by the intake with the ``system/neuroscreen.admin``
 scope (README: Registering an EHR with the intake). Listings show ids,
-states and statuses only (and which attachments the EHR refused); the EHR's
+states and statuses only (and which attachments the EHR refused, and what
+clinicians did with the CDS Hooks card); the EHR's
 OperationOutcomes are shown when one delivery is inspected, the Bundle itself
 (which holds PHI) only when one dead letter is.
 """
@@ -23,6 +24,7 @@ from notify.tasks import routing
 from shared.auth import bearer_token, token_is_valid
 from shared.db import session_scope
 from shared.models import (
+    CdsFeedback,
     Delivery,
     DeliveryAttempt,
     QuestionnaireResponseRecord,
@@ -76,9 +78,14 @@ def list_deliveries(
             statement = statement.where(Delivery.state == state)
         rows = session.scalars(statement).all()
         refused = _refused(session, [row.response_id for row in rows])
+        feedback = _cds_feedback(session, [row.response_id for row in rows])
         return {
             "deliveries": [
-                {**_summary(row), "refused_attachments": _brief(refused, row.response_id)}
+                {
+                    **_summary(row),
+                    "refused_attachments": _brief(refused, row.response_id),
+                    "cds_feedback": feedback.get(row.response_id, []),
+                }
                 for row in rows
             ]
         }
@@ -95,6 +102,7 @@ def inspect_delivery(response_id: str) -> dict[str, Any]:
         return {
             **_summary(delivery),
             "attempts": _attempts(session, response_id),
+            "cds_feedback": _cds_feedback(session, [response_id]).get(response_id, []),
             "refused_attachments": [
                 {
                     **_refusal_brief(row),
@@ -203,6 +211,27 @@ def _refused(session: Session, response_ids: list[str]) -> dict[str, list[Refuse
     by_response: dict[str, list[RefusedAttachment]] = {}
     for row in rows:
         by_response.setdefault(row.response_id, []).append(row)
+    return by_response
+
+
+def _cds_feedback(session: Session, response_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """What clinicians did with the CDS Hooks card of each response (codes only)."""
+    rows = session.scalars(
+        select(CdsFeedback)
+        .where(CdsFeedback.response_id.in_(response_ids))
+        .order_by(CdsFeedback.outcome_timestamp, CdsFeedback.id)
+    ).all()
+    by_response: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_response.setdefault(row.response_id, []).append(
+            {
+                "card": row.card_uuid,
+                "outcome": row.outcome,
+                "at": row.outcome_timestamp.isoformat(),
+                "override_reason": row.override_reason,
+                "accepted_suggestions": row.accepted_suggestions,
+            }
+        )
     return by_response
 
 

@@ -41,12 +41,14 @@ def install_smart(app: FastAPI, settings: Settings) -> None:
 
 @asynccontextmanager
 async def smart_running(app: FastAPI) -> AsyncIterator[None]:
-    """SIGHUP re-reads the clients and key files; old audit events are swept hourly."""
+    """SIGHUP re-reads the clients, CDS issuers and key files; old audit events are swept hourly."""
     state = app.state
     loop = asyncio.get_running_loop()
 
     def reload() -> None:
         state.clients.request_reload()
+        if hasattr(state, "cds_issuers"):
+            state.cds_issuers.request_reload()
         with contextlib.suppress(OSError, ValueError):
             state.signing_keys.reload()
 
