@@ -3,118 +3,32 @@
 A real intake, screening and notify worker and the notify admin API run on
 PostgreSQL and Redis; patients are screened by the real pipeline from answer
 sets the engine puts in each tier; the EHR is a client signing real ES384 JWTs
-with a key published at a ``jwks_uri``. Every body sent and received is
-validated against the CDS Hooks models.
+with a key published at a ``jwks_uri`` (``support.cds_stack``). Every body
+sent and received is validated against the CDS Hooks models.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import yaml
 from ehr_server import EhrServer
-from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
-from support.cds import CdsEhr
-from support.pipeline import post_response, wait_for_states
-from support.services import _create_postgres_database, _drop_postgres_database
-from support.smart import ec_key, jwks_server, public_jwks
-from support.stack import TOKEN, Stack
+from support.cds_stack import CdsService, answers_in_tier, start_cds_service
+from support.stack import TOKEN
 
 from intake.cds.models import CDSHooksResponse
-from screening.engine.evaluation import evaluate
-from screening.knowledge.loader import load_knowledge
 from shared.fhir.codes import CDS_OVERRIDE_REASON
-from shared.migrate import upgrade
 
-EHR_ISSUER = "https://ehr.example.org"
-EHR_ORIGIN = "https://ehr.example.org"
 INDICATOR = {"urgent": "critical", "high": "warning", "moderate": "info"}
-VIGNETTES = Path(__file__).resolve().parents[1] / "screening" / "vignettes.yaml"
-
-
-def answers_in_tier(tier: str) -> dict[str, Any]:
-    """The first answer set the current knowledge base puts in ``tier``."""
-    if tier == "urgent":
-        return EGPA_FOOT_DROP
-    knowledge = load_knowledge()
-    for vignette in yaml.safe_load(VIGNETTES.read_text()):
-        answers = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in vignette["answers"].items()
-        }
-        if evaluate(answers, knowledge).tier == tier:
-            return answers
-    raise AssertionError(f"no vignette lands in tier {tier}")
-
-
-@dataclass
-class CdsService:
-    stack: Stack
-    ehr: CdsEhr
-    database_url: str
-    patients: dict[str, str]
-    """Patient id by tier (``urgent``, ``high``, ``moderate``, ``low``)."""
-    responses: dict[str, str]
-    """QuestionnaireResponse id by tier."""
-
-    def fhir(self) -> httpx.Client:
-        return self.stack.client()
-
-    def stored(self, tier: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The RiskAssessment and ServiceRequests stored for the tier's response."""
-        response = self.responses[tier]
-        with self.fhir() as api:
-            bundle = api.get(
-                "/RiskAssessment", params={"basis": f"QuestionnaireResponse/{response}"}
-            )
-            (risk,) = [entry["resource"] for entry in bundle.json()["entry"]]
-            requests = api.get(
-                "/ServiceRequest",
-                params={"patient": f"Patient/{self.patients[tier]}", "_count": "100"},
-            ).json()
-        return risk, [entry["resource"] for entry in requests.get("entry", [])]
 
 
 @pytest.fixture(scope="module")
 def cds(
     postgres_server: str, redis_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CdsService]:
-    tmp = Path(tmp_path_factory.mktemp("cds"))
-    key = ec_key("ehr-cds-1")
-    name, url = _create_postgres_database(postgres_server)
-    upgrade(url)
-    with jwks_server(public_jwks(key)) as keys:
-        issuers = tmp / "cds-issuers.yaml"
-        issuers.write_text(yaml.safe_dump([{"iss": EHR_ISSUER, "jwks_uri": keys.url}]))
-        stack = Stack.create(
-            url,
-            redis_server,
-            tmp,
-            cds_issuers_file=str(issuers),
-            cds_allowed_origins=f"{EHR_ORIGIN},https://other-ehr.example.org",
-        )
-        try:
-            stack.start("intake")
-            stack.start("screening")
-            stack.start("notify")
-            stack.start("notify-api")
-            patients = {tier: f"cds-{tier}-{uuid.uuid4().hex[:8]}" for tier in (*INDICATOR, "low")}
-            answers = {tier: answers_in_tier(tier) for tier in INDICATOR} | {"low": NOTHING_WRONG}
-            responses = {
-                tier: post_response(stack, answers[tier], f"Patient/{patients[tier]}")
-                for tier in patients
-            }
-            wait_for_states(url, list(responses.values()), 60)
-            root = stack.base_url.removesuffix("/fhir")
-            yield CdsService(stack, CdsEhr(key, EHR_ISSUER, root), url, patients, responses)
-        finally:
-            stack.stop_all()
-            _drop_postgres_database(postgres_server, name)
+    yield from start_cds_service(postgres_server, redis_server, tmp_path_factory.mktemp("cds"))
 
 
 def test_discovery_lists_the_patient_view_service(cds: CdsService):
@@ -197,11 +111,9 @@ def test_a_low_tier_gets_no_card(cds: CdsService):
 
 def test_the_latest_screening_wins(cds: CdsService):
     patient = f"cds-rescreened-{uuid.uuid4().hex[:8]}"
-    first = post_response(cds.stack, answers_in_tier("moderate"), f"Patient/{patient}")
-    wait_for_states(cds.database_url, [first], 60)
+    cds.screen(answers_in_tier("moderate"), patient)
     assert cds.ehr.cards(patient)[0]["indicator"] == "info"
-    second = post_response(cds.stack, EGPA_FOOT_DROP, f"Patient/{patient}")
-    wait_for_states(cds.database_url, [second], 60)
+    cds.screen(answers_in_tier("urgent"), patient)
     assert cds.ehr.cards(patient)[0]["indicator"] == "critical"
 
 

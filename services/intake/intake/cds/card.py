@@ -101,18 +101,17 @@ def detail(tier: str, risk: dict[str, Any]) -> str:
     the pattern, the other notes, the cited sources, and the decision-support statement."""
     sources: list[str] = []
     overall, *suspicions = risk.get("prediction") or [{}]
-    lines = [
-        f"**Tier: {_md(concept_display(SCREENING_TIER, tier))}**",
-        "",
-        f"**Why this tier:** {_md(_uncited(overall.get('rationale', ''), sources))}",
-    ]
+    tier_display = concept_display(SCREENING_TIER, tier)
+    why = _uncited(overall.get("rationale", ""), sources)
+    why = why.removeprefix(f"{tier_display}.").strip().removeprefix("Why:").strip()
+    lines = [f"**Tier: {_md(tier_display)}**", "", f"**Why this tier:** {_md(why)}"]
     if suspicions:
         lines += ["", "**Suspicions and the answers that drove them**", ""]
         for item in suspicions:
             name = item.get("outcome", {}).get("text", "")
             level = item.get("qualitativeRisk", {}).get("text", "")
-            why = _uncited(item.get("rationale", ""), sources)
-            lines.append(f"- **{_md(name)}** ({_md(level)}): {_md(why)}")
+            raised = _uncited(item.get("rationale", ""), sources)
+            lines.append(f"- **{_md(name)}**: {_md(level)}. {_md(raised)}")
     patterns = [concept.get("text") or "" for concept in risk.get("reasonCode", [])]
     lines += ["", f"**Pattern:** {_md('; '.join(p for p in patterns if p) or 'none reported')}"]
     notes = [note.get("text", "") for note in risk.get("note", [])]
