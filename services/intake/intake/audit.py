@@ -30,6 +30,23 @@ _LOGIN = {"system": DCM, "code": "110122", "display": "Login"}
 _ACTIONS = {"create": "C", "read": "R", "search-type": "E"}
 _PROFILES = {"create": "PatientCreate", "read": "PatientRead", "search-type": "PatientQuery"}
 SUCCESS, REFUSED = "0", "4"
+_INSERT = insert(AuditEventRecord.__table__)
+# The parts every event shares, built once (the create path writes one event per request).
+_SERVER_AGENT = {
+    "type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+    "who": {"display": "NeuroScreen intake"},
+    "requestor": False,
+}
+_SOURCE = {
+    "observer": {"display": "NeuroScreen intake"},
+    "type": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+            "code": "4",
+            "display": "Application Server",
+        }
+    ],
+}
 
 
 def record_access(
@@ -108,30 +125,22 @@ def _insert(
         "action": action,
         "recorded": recorded.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": outcome,
-        "agent": [_client_agent(agent), _server_agent()],
-        "source": {
-            "observer": {"display": "NeuroScreen intake"},
-            "type": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
-                    "code": "4",
-                    "display": "Application Server",
-                }
-            ],
-        },
+        "agent": [_client_agent(agent), _SERVER_AGENT],
+        "source": _SOURCE,
     }
-    # A Core insert on the table: one statement, no ORM unit of work on the hot path.
+    # One prepared Core insert with parameters: no statement built per call, no ORM.
     session.connection().execute(
-        insert(AuditEventRecord.__table__).values(
-            id=event_id,
-            recorded=recorded,
-            agent=agent,
-            action=action,
-            outcome=outcome,
-            entity_type=entity_type,
-            patient=patient,
-            resource=orjson.dumps(resource).decode(),
-        )
+        _INSERT,
+        {
+            "id": event_id,
+            "recorded": recorded,
+            "agent": agent,
+            "action": action,
+            "outcome": outcome,
+            "entity_type": entity_type,
+            "patient": patient,
+            "resource": orjson.dumps(resource).decode(),
+        },
     )
 
 
@@ -140,14 +149,6 @@ def _client_agent(client_id: str) -> dict[str, Any]:
         "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
         "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client_id}},
         "requestor": True,
-    }
-
-
-def _server_agent() -> dict[str, Any]:
-    return {
-        "type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
-        "who": {"display": "NeuroScreen intake"},
-        "requestor": False,
     }
 
 
