@@ -90,6 +90,21 @@ def test_the_card_shows_the_stored_screening(cds: CdsService, tier: str):
         assert client.get(link["url"]).json()["id"] == risk["id"]
 
 
+def test_each_card_served_is_in_the_audit_trail_under_the_ehrs_issuer(cds: CdsService):
+    risk, _ = cds.stored("high")
+    cds.ehr.cards(cds.patients["high"])
+    with cds.stack.client() as api:
+        events = api.get("/AuditEvent", params={"agent": cds.ehr.iss, "_count": "100"}).json()
+    references = [
+        entity["what"]["reference"]
+        for entry in events.get("entry", [])
+        for entity in entry["resource"]["entity"]
+        if "what" in entity
+    ]
+    assert f"RiskAssessment/{risk['id']}" in references
+    assert f"Patient/{cds.patients['high']}" in references
+
+
 def test_the_same_screening_is_the_same_card_on_every_view(cds: CdsService):
     first = cds.ehr.cards(cds.patients["urgent"])[0]
     again = cds.ehr.cards(cds.patients["urgent"])[0]

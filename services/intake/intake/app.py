@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.derived_search = screening_results.SEARCH_PARAMETERS
     install_smart(app, settings)
+    # CDS Hooks callers share the SMART machinery: JWKS client, replay store, SIGHUP reload.
     app.state.cds_issuers = IssuerRegistry(settings.cds_issuers_file, app.state.jwks_http)
     install_error_handlers(app)
     app.add_middleware(CdsServicesCors, origins=settings.cds_allowed_origins)

@@ -47,8 +47,7 @@ async def smart_running(app: FastAPI) -> AsyncIterator[None]:
 
     def reload() -> None:
         state.clients.request_reload()
-        if hasattr(state, "cds_issuers"):
-            state.cds_issuers.request_reload()
+        state.cds_issuers.request_reload()
         with contextlib.suppress(OSError, ValueError):
             state.signing_keys.reload()
 
