@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from intake.cds.card import OVERRIDE_REASONS, shows_card, summary
+from intake.cds.card import OVERRIDE_REASONS, detail, shows_card, summary
 from intake.cds.models import CDSHooksFeedback, CDSHooksRequest, CDSHooksResponse, CDSHooksServices
 
 
@@ -145,3 +145,32 @@ def test_the_summary_keeps_tier_suspicion_and_decision_support_within_140_charac
 )
 def test_a_card_is_shown_from_the_alerting_tier_up(tier: str, min_tier: str, shown: bool):
     assert shows_card(tier, min_tier) is shown
+
+
+def test_the_detail_lists_each_citation_once_and_never_renders_answers_as_markup():
+    risk = {
+        "prediction": [
+            {
+                "rationale": "High: assess within days. Why: polyps (nasal polyps: yes) [Source A; Source B]."
+            },
+            {
+                "outcome": {"text": "EGPA"},
+                "qualitativeRisk": {"text": "High suspicion"},
+                "rationale": "Raised by: *itching*: yes [Source B].",
+            },
+        ],
+        "reasonCode": [{"text": "Mononeuritis multiplex"}],
+        "note": [
+            {"text": "Red flags: none | none [Source C]."},
+            {"text": "Decision support, not a diagnosis."},
+        ],
+    }
+    text = detail("high", risk)
+    assert text.count("- Source A") == 1
+    assert text.count("- Source B") == 1
+    assert "- Source C" in text
+    assert "[Source" not in text
+    assert r"\*itching\*" in text
+    assert r"none \| none" in text
+    assert "**Pattern:** Mononeuritis multiplex" in text
+    assert text.endswith("*Decision support, not a diagnosis.*")
