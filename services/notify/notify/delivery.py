@@ -151,7 +151,7 @@ def _attempt(
         _record(attempt, started, "transient", error.status, str(error))
         _schedule_retry(session, record, delivery, settings, error)
     except FatalEhrError as error:
-        _record(attempt, started, "fatal", error.status, str(error))
+        _record(attempt, started, error.kind, error.status, str(error))
         delivery.last_status = error.status
         delivery.last_error = orjson.dumps({"error": str(error), "outcome": error.outcome}).decode()
         _settle(record, delivery, ResponseState.DEAD_LETTER, f"EHR refused the alert: {error}")
