@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
-from shared.trust.jwks import FetchedKeys, InlineKeys, KeySource
+from shared.trust.jwks import FetchedKeys, FetchPolicy, InlineKeys, KeySource
 from shared.trust.scopes import is_scope_text
 
 log = logging.getLogger("neuroscreen.intake.clients")
@@ -34,9 +34,12 @@ class RegisteredClient:
 
 
 class ClientRegistry:
-    def __init__(self, path: Path | None, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, path: Path | None, http: httpx.AsyncClient, policy: FetchPolicy | None = None
+    ) -> None:
         self.path = path
         self.http = http
+        self.policy = policy or FetchPolicy()
         self.clients: dict[str, RegisteredClient] = {}
         self._mtime: float | None = None
         self._checked = 0.0
@@ -104,4 +107,4 @@ class ClientRegistry:
         for client in self.clients.values():
             if client.jwks_uri == url and isinstance(client.keys, FetchedKeys):
                 return client.keys
-        return FetchedKeys(url, self.http)
+        return FetchedKeys(url, self.http, self.policy)
