@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class Target:
     abandoned_total: int = 0
     token: str = TOKEN
     """The bearer token wrk sends: the static one, or a SMART access token (``--smart``)."""
+    new_token: Callable[[], str] | None = None
+    """``--smart``: a fresh access token before each run (they live 5 minutes)."""
 
 
 def body_template(directory: Path) -> Path:
@@ -115,6 +118,8 @@ def check_one_post(url: str, template: Path, token: str = TOKEN) -> None:
 def run_wrk(target: Target, template: Path, args: argparse.Namespace, seconds: float) -> dict:
     """One wrk run; returns wrk's numbers plus the CPU each party used meanwhile."""
     harness.wait_for_quiet(args.quiet_wait)
+    if target.new_token is not None:
+        target.token = target.new_token()
     backends = harness.postgres_backends(target.database_url) if target.database_url else "\0"
     meter = CpuMeter({"server": target.root_pid}, {"postgres": backends, "redis": "redis-server"})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -285,15 +290,19 @@ def start_intake_target(
     pid = stack.processes[key].pid
     target = Target(f"intake, {workers} worker(s)", "intake", workers, url, pid, database_url)
     if smart:
-        # One access token (5 minutes) covers a whole run, as an EHR would reuse its token.
-        token_url = stack.base_url + "/auth/token"
-        reply = token_request(
-            stack.base_url,
-            assertion(client_key, "bench-ehr", token_url),
-            "system/QuestionnaireResponse.c",
-        )
-        reply.raise_for_status()
-        target.token = reply.json()["access_token"]
+        # One access token per wrk run (it lives 5 minutes), as an EHR reuses its token.
+        def new_token() -> str:
+            token_url = stack.base_url + "/auth/token"
+            reply = token_request(
+                stack.base_url,
+                assertion(client_key, "bench-ehr", token_url),
+                "system/QuestionnaireResponse.c",
+            )
+            reply.raise_for_status()
+            return reply.json()["access_token"]
+
+        target.new_token = new_token
+        target.token = new_token()
         target.name += ", SMART token"
     return target
 

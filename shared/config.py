@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     """Requests per second per client (0: unlimited); bursts up to rate_limit_burst."""
     rate_limit_burst: int = Field(default=4000, ge=1)
     token_requests_per_minute: float = Field(default=30.0, gt=0)
+    jwks_refetch_seconds: float = Field(default=30.0, gt=0)
+    """A client's JWKS is fetched at most this often for unknown kids or after a failure."""
     audit_retention_days: int = Field(default=2190, ge=1)
     intake_jwks_url: str = ""
     """Where notify fetches the intake's public keys; empty means derived from the intake's

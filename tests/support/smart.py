@@ -119,6 +119,7 @@ class JwksServer:
 
     document: dict[str, Any]
     cache_control: str = "max-age=300"
+    status: int = 200
     fetches: int = 0
     url: str = ""
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
@@ -132,7 +133,7 @@ def jwks_server(document: dict[str, Any]) -> Iterator[JwksServer]:
         def do_GET(self) -> None:
             state.fetches += 1
             body = json.dumps(state.document).encode()
-            self.send_response(200)
+            self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Cache-Control", state.cache_control)
             self.send_header("Content-Length", str(len(body)))

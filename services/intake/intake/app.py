@@ -67,7 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.derived_search = screening_results.SEARCH_PARAMETERS
     install_smart(app, settings)
     # CDS Hooks callers share the SMART machinery: JWKS client, replay store, SIGHUP reload.
-    app.state.cds_issuers = IssuerRegistry(settings.cds_issuers_file, app.state.jwks_http)
+    app.state.cds_issuers = IssuerRegistry(
+        settings.cds_issuers_file, app.state.jwks_http, app.state.clients.policy
+    )
     install_error_handlers(app)
     app.add_middleware(CdsServicesCors, origins=settings.cds_allowed_origins)
     app.add_middleware(

@@ -20,6 +20,7 @@ from intake.smart.principals import Authenticator
 from intake.smart.rate_limit import RateLimiter
 from shared.config import Settings
 from shared.db import session_scope
+from shared.trust.jwks import FetchPolicy
 from shared.trust.replay import replay_store_for
 
 log = logging.getLogger("neuroscreen.intake.smart")
@@ -32,7 +33,8 @@ def install_smart(app: FastAPI, settings: Settings) -> None:
     state.signing_keys = SigningKeys.for_settings(settings)
     state.authenticator = Authenticator(settings.intake_tokens, state.signing_keys)
     state.jwks_http = httpx.AsyncClient(follow_redirects=False)
-    state.clients = ClientRegistry(settings.smart_clients_file, state.jwks_http)
+    policy = FetchPolicy(refetch_interval_seconds=settings.jwks_refetch_seconds)
+    state.clients = ClientRegistry(settings.smart_clients_file, state.jwks_http, policy)
     state.replay_store = replay_store_for(settings)
     state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     per_minute = settings.token_requests_per_minute

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 import yaml
 
-from shared.trust.jwks import FetchedKeys
+from shared.trust.jwks import FetchedKeys, FetchPolicy
 
 log = logging.getLogger("neuroscreen.intake.registry")
 Entry = TypeVar("Entry")
@@ -30,9 +30,12 @@ class FileRegistry(Generic[Entry]):
 
     kind = "entries"
 
-    def __init__(self, path: Path | None, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, path: Path | None, http: httpx.AsyncClient, policy: FetchPolicy | None = None
+    ) -> None:
         self.path = path
         self.http = http
+        self.policy = policy or FetchPolicy()
         self.entries: dict[str, Entry] = {}
         self._fetched_keys: dict[str, FetchedKeys] = {}
         self._mtime: float | None = None
@@ -57,7 +60,7 @@ class FileRegistry(Generic[Entry]):
         """The key set behind ``url``: one cache per URL, kept across reloads."""
         keys = self._fetched_keys.get(url)
         if keys is None:
-            keys = self._fetched_keys[url] = FetchedKeys(url, self.http)
+            keys = self._fetched_keys[url] = FetchedKeys(url, self.http, self.policy)
         return keys
 
     def _maybe_reload(self) -> None:
