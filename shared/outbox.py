@@ -6,6 +6,12 @@ queued", even while the broker is down. The :class:`OutboxRelay` publishes
 due rows to the broker and deletes them; when the broker is unreachable the
 rows simply wait.
 
+The relay is also the scheduler of periodic jobs (no Celery beat): each has a
+:class:`~shared.models.PeriodicJob` row, and the relay publishes the job when
+its ``next_run_at`` has passed, so it runs wherever the relay runs. The row is
+its durable state, so it needs no outbox row: a failed publish leaves
+``next_run_at`` as it was and the next tick tries again.
+
 The relay also repairs what a broker can lose (a Redis restart without
 persistence, a job acknowledged by a worker that then died): any response
 whose next step is overdue by ``redeliver_after_seconds`` gets its job
@@ -16,16 +22,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import orjson
 from prometheus_client import Counter
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
-from shared.models import OutboxMessage, QuestionnaireResponseRecord
+from shared.models import OutboxMessage, PeriodicJob, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.pipeline import ACTIVE_STATES, next_task_for
 from shared.tasks import ROUTES, TaskRoute
@@ -73,6 +81,7 @@ class OutboxRelay:
         interval_seconds: float,
         redeliver_after_seconds: float,
         batch_size: int = 500,
+        periodic: Mapping[TaskRoute, float] | None = None,
     ) -> None:
         self._publish = publish
         self._interval = interval_seconds
@@ -82,6 +91,9 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
+        self._periodic = dict(periodic or {})
+        """Periodic job → interval in seconds (see :func:`shared.tasks.periodic_jobs`)."""
+        self._periodic_rows_exist = False
 
     def wake(self) -> None:
         """Publish now rather than at the next tick (called after a commit)."""
@@ -141,12 +153,41 @@ class OutboxRelay:
                 )
         return len(overdue)
 
+    def schedule_periodic(self) -> int:
+        """Publish every periodic job whose time has come; returns how many were published.
+
+        A row locked by another relay (or by the running job itself) is skipped, so a
+        job is published at most once per interval and never while it still runs.
+        """
+        if not self._periodic:
+            return 0
+        names = {route.name: route for route in self._periodic}
+        if not self._periodic_rows_exist:
+            with session_scope() as session:
+                _create_periodic_rows(session, list(names))
+            self._periodic_rows_exist = True  # only once committed
+        with session_scope() as session:
+            now = utcnow()
+            due = session.scalars(
+                select(PeriodicJob)
+                .where(PeriodicJob.name.in_(list(names)), PeriodicJob.next_run_at <= now)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for job in due:
+                route = names[job.name]
+                self._publish(route, {})  # raises while the broker is down: nothing moves
+                PUBLISHED.labels(route.name).inc()
+                job.next_run_at = now + timedelta(seconds=self._periodic[route])
+        return len(due)
+
     def run_once(self) -> None:
-        """One relay tick: recover overdue work (at most every few seconds), then publish."""
+        """One relay tick: recover overdue work and schedule periodic jobs (at most every
+        few seconds), then publish."""
         now = utcnow().timestamp()
         if now - self._last_recovery >= min(5.0, self._redeliver_after.total_seconds() / 2):
             self._last_recovery = now
             self.recover_overdue()
+            self.schedule_periodic()
         self.publish_due()
 
     def run_forever(self) -> None:
@@ -172,6 +213,19 @@ class OutboxRelay:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def _create_periodic_rows(session: Session, names: list[str]) -> None:
+    """Insert the missing periodic-job rows, due now; concurrent relays may race harmlessly."""
+    connection = session.connection()
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    for name in names:
+        connection.execute(
+            dialect_insert(PeriodicJob.__table__)
+            .values(name=name, next_run_at=now, created_at=now)
+            .on_conflict_do_nothing()
+        )
 
 
 def celery_publisher() -> Publish:

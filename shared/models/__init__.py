@@ -5,6 +5,7 @@ from shared.models.base import Base
 from shared.models.cds import CdsCard, CdsFeedback
 from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
+from shared.models.periodic import PeriodicJob
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "DeliveryAttempt",
     "DerivedResource",
     "OutboxMessage",
+    "PeriodicJob",
     "QuestionnaireResponseRecord",
     "RefusedAttachment",
     "Screening",

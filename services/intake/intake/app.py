@@ -30,6 +30,7 @@ from intake.smart.lifecycle import install_smart, smart_running
 from shared.config import Settings, get_settings
 from shared.metrics import PipelineCollector
 from shared.outbox import OutboxRelay, celery_publisher
+from shared.tasks import periodic_jobs
 
 _collector: PipelineCollector | None = None
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             celery_publisher(),
             interval_seconds=settings.relay_interval_seconds,
             redeliver_after_seconds=settings.redeliver_after_seconds,
+            periodic=periodic_jobs(settings),
         )
         app.state.relay = relay
         relay.start()

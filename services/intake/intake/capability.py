@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from intake import responses
-from intake.questionnaire import CANONICAL
+from intake.questionnaire import ACCEPTED_VERSIONS, CANONICAL, VERSION
 from intake.routers.smart import TOKEN_PATH
 from shared.trust.scopes import ADMIN_SCOPE
 
@@ -121,7 +121,11 @@ def capability_statement(
                 {"name": "url", "type": "uri", "documentation": "Canonical URL"},
                 {"name": "version", "type": "token", "documentation": "Business version"},
             ],
-            documentation=f"Serves the screening Questionnaire {CANONICAL}",
+            documentation=(
+                f"Serves the screening Questionnaire {CANONICAL}|{VERSION}; a "
+                f"QuestionnaireResponse may cite it bare or with version "
+                f"{' or '.join(ACCEPTED_VERSIONS)}"
+            ),
         ),
         _resource(
             "CodeSystem",

@@ -27,6 +27,7 @@ from notify.alert_bundle import AlertContent, build_alert_bundle
 from notify.alert_writer import AlertWriteResult, write_alert
 from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
 from notify.routing import CoordinatorRouting
+from notify.task_policy import task_due_at
 from shared.config import Settings
 from shared.models import (
     Delivery,
@@ -70,7 +71,7 @@ def deliver(
         log.info("nothing to deliver", extra={"response_id": response_id, "state": record.state})
         return
     delivery = session.get(Delivery, response_id) or _open_delivery(
-        session, record, screening, routing
+        session, record, screening, routing, settings
     )
     if TIER_RANK[delivery.tier] < TIER_RANK[settings.alert_min_tier]:
         _settle(record, delivery, ResponseState.NO_ALERT, f"tier {delivery.tier}: no alert")
@@ -86,6 +87,7 @@ def _open_delivery(
     record: QuestionnaireResponseRecord,
     screening: Screening,
     routing: CoordinatorRouting,
+    settings: Settings,
 ) -> Delivery:
     resource = orjson.loads(record.resource)
     coordinator = routing.coordinator_for(resource)
@@ -97,11 +99,13 @@ def _open_delivery(
         attempts=0,
         created_at=utcnow(),
     )
+    delivery.task_due_at = task_due_at(screening.tier, delivery.created_at, settings)
     delivery.bundle = orjson.dumps(
         build_alert_bundle(
             alert_content(session, record, screening),
             coordinator=coordinator,
             authored_at=delivery.created_at,
+            due_at=delivery.task_due_at,
         )
     ).decode()
     session.add(delivery)

@@ -1,4 +1,5 @@
-"""The notify task: a thin wrapper that opens the transaction and calls :func:`deliver`."""
+"""The notify tasks: thin wrappers that open the transaction and call a plain function
+(:func:`~notify.delivery.deliver`, :func:`~notify.follow_up.follow_up`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from notify.delivery import ResponseNotReady, deliver
 from notify.ehr_auth import ehr_auth
 from notify.ehr_client import EhrClient
+from notify.follow_up import follow_up
 from notify.routing import CoordinatorRouting, load_routing
 from shared.broker import get_celery
 from shared.config import get_settings
 from shared.db import session_scope
-from shared.tasks import DELIVER_ALERT
+from shared.tasks import DELIVER_ALERT, FOLLOW_UP_TASKS
 
 app = get_celery()
 
@@ -48,3 +50,10 @@ def ehr_client() -> EhrClient | None:
 def deliver_alert(self: Task, response_id: str) -> None:
     with session_scope() as session:
         deliver(session, response_id, get_settings(), routing(), ehr_client())
+
+
+@app.task(name=FOLLOW_UP_TASKS.name)
+def follow_up_tasks() -> None:
+    """Periodic (the relay publishes it): no retries here, the next interval is the retry."""
+    with session_scope() as session:
+        follow_up(session, get_settings(), ehr_client())

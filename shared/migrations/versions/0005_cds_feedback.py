@@ -1,20 +1,20 @@
 """CDS Hooks cards and feedback
 
 Revision ID: 0005_cds_feedback
-Revises: 0002_refused_attachments, 0004_audit_and_clients
+Revises: 0003_task_follow_up, 0004_audit_and_clients
 Create Date: 2026-11-29 08:15:00
 
 ``cds_card`` maps each card uuid shown in an EHR chart to its screening;
 ``cds_feedback`` keeps what clinicians did with the cards (codes and ids only),
 once per card, outcome and outcome timestamp. This revision also joins the two
-heads of the merged branches (refused attachments, audit trail).
+heads of the merged branches (task follow-up, audit trail).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_cds_feedback"
-down_revision = ("0002_refused_attachments", "0004_audit_and_clients")
+down_revision = ("0003_task_follow_up", "0004_audit_and_clients")
 branch_labels = None
 depends_on = None
 
