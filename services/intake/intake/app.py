@@ -9,17 +9,24 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from intake import screening_results
+from intake.cds.cors import CdsServicesCors
+from intake.cds.issuers import IssuerRegistry
 from intake.errors import install_error_handlers
 from intake.middleware import RequestContextMiddleware
+from intake.openapi import install_openapi
 from intake.routers import (
+    audit_event,
     bundle,
+    cds_hooks,
     code_system,
     metadata,
     ops,
     questionnaire,
     questionnaire_response,
+    smart,
 )
 from intake.routers import screening_results as screening_results_router
+from intake.smart.lifecycle import install_smart, smart_running
 from shared.config import Settings, get_settings
 from shared.metrics import PipelineCollector
 from shared.outbox import OutboxRelay, celery_publisher
@@ -30,8 +37,11 @@ _collector: PipelineCollector | None = None
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    if not settings.intake_tokens:
-        raise RuntimeError("NEUROSCREEN_INTAKE_TOKENS is empty: no client could authenticate")
+    if not settings.intake_tokens and settings.smart_clients_file is None:
+        raise RuntimeError(
+            "Neither NEUROSCREEN_INTAKE_TOKENS nor NEUROSCREEN_SMART_CLIENTS_FILE is set: "
+            "no client could authenticate"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.relay = relay
         relay.start()
-        yield
+        async with smart_running(app):
+            yield
         relay.stop()
 
     app = FastAPI(
@@ -56,20 +67,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.derived_search = screening_results.SEARCH_PARAMETERS
+    install_smart(app, settings)
+    # CDS Hooks callers share the SMART machinery: JWKS client, replay store, SIGHUP reload.
+    app.state.cds_issuers = IssuerRegistry(
+        settings.cds_issuers_file, app.state.jwks_http, app.state.clients.policy
+    )
     install_error_handlers(app)
+    app.add_middleware(CdsServicesCors, origins=settings.cds_allowed_origins)
     app.add_middleware(
         RequestContextMiddleware, service="intake", max_body_bytes=settings.max_body_bytes
     )
     for module in (
         ops,
         metadata,
+        smart,
         questionnaire,
         code_system,
         questionnaire_response,
         screening_results_router,
+        audit_event,
         bundle,
+        cds_hooks,
     ):
         app.include_router(module.router)
+    install_openapi(app)
     _register_pipeline_metrics(settings)
     return app
 

@@ -21,7 +21,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from intake.records import any_of, last_updated_clause, paged, patient_clause
-from intake.search import SearchQuery, parse_query_string, parse_search, token_value
+from intake.search import (
+    SearchQuery,
+    is_fhir_id,
+    parse_query_string,
+    parse_search,
+    token_value,
+)
 from intake.validation import ValidatedResponse
 from shared.fhir.codes import SCREENING_STATUS_EXTENSION
 from shared.fhir.outcome import Issue, NotFound, PreconditionFailed, Unprocessable
@@ -76,7 +82,9 @@ def create_response(
 
 
 def read_response(session: Session, response_id: str) -> QuestionnaireResponseRecord:
-    record = session.get(QuestionnaireResponseRecord, response_id)
+    record = (
+        session.get(QuestionnaireResponseRecord, response_id) if is_fhir_id(response_id) else None
+    )
     if record is None:
         raise NotFound(f"QuestionnaireResponse/{response_id} is not known")
     return record
