@@ -155,7 +155,7 @@ def test_wrong_grant_type_or_assertion_type_is_a_400(smart: SmartStack):
     honest = smart.assertion("ehr-full")
     wrong_grant = token_request(smart.base_url, honest, QR, grant_type="password")
     assert wrong_grant.status_code == 400
-    assert wrong_grant.json()["error"] == "unsupported_grant_type"
+    assert wrong_grant.json()["error"] == "invalid_client"
     assert wrong_grant.headers["cache-control"] == "no-store"
     wrong_type = token_request(smart.base_url, honest, QR, assertion_type="urn:x:saml")
     assert wrong_type.status_code == 400
@@ -177,7 +177,7 @@ def test_granted_scope_is_requested_within_the_ceiling(smart: SmartStack):
     assert v1.json()["scope"] == "system/QuestionnaireResponse.rs"
     nothing = token_request(base, smart.assertion("ehr-writer"), "system/Observation.rs")
     assert nothing.status_code == 400
-    assert nothing.json()["error"] == "invalid_scope"
+    assert nothing.json()["error"] == "invalid_client"
 
 
 def test_client_keys_from_a_jwks_uri_are_cached(smart: SmartStack):

@@ -92,10 +92,10 @@ async def token(request: Request) -> JSONResponse:
         wait = request.app.state.token_rate_limiter.retry_after(claimed or "unknown")
         if wait > 0:
             raise _Refusal(429, "invalid_request", "too many token requests", claimed, wait)
+        # Every refusal is `invalid_client` (issue 12): a backend client has one thing to fix,
+        # its registration or its request, and the error code does not help an attacker probe.
         if form.get("grant_type") != "client_credentials":
-            raise _Refusal(
-                400, "unsupported_grant_type", "grant_type must be client_credentials", claimed
-            )
+            raise _Refusal(400, "invalid_client", "grant_type must be client_credentials", claimed)
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise _Refusal(
                 400, "invalid_client", "client_assertion_type must be jwt-bearer", claimed
@@ -128,7 +128,7 @@ async def _grant(request: Request, form: dict[str, str]) -> tuple[dict[str, Any]
         raise _Refusal(400, "invalid_client", refused.reason, refused.claimed) from None
     scope = grant(form.get("scope", ""), client.scope)
     if not scope:
-        raise _Refusal(400, "invalid_scope", "no requested scope is allowed", client.client_id)
+        raise _Refusal(400, "invalid_client", "no requested scope is allowed", client.client_id)
     base = base_url(request)
     access_token, lifetime = issue_access_token(
         state.signing_keys.signing_key,
