@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=8000, ge=1, le=65535)
     intake_tokens: CommaList = ()
-    intake_workers: int = Field(default=1, ge=1)
+    intake_workers: int = Field(default=0, ge=0)
+    """uvicorn worker processes; 0 means one per CPU core this process may run on."""
     public_base_url: str = ""
     """FHIR base clients see (Location headers; notify cites it for attachments the EHR
     refused); empty means derived from the request (notify: cite by identifier only)."""
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     redeliver_after_seconds: float = Field(default=120.0, gt=0)
     """A job not done this long after it became due is published again (tasks are idempotent)."""
     broker_visibility_timeout_seconds: int = Field(default=3600, ge=10)
+    relay_metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Prometheus port of ``neuroscreen-relay`` (all interfaces); 0 serves no metrics."""
 
     # Screening
     knowledge_version: str = ""

@@ -35,6 +35,7 @@ def pipeline(
         redeliver_after_seconds="8",
     )
     stack.start("intake")
+    stack.start("relay")
     stack.start("screening")
     stack.start("notify")
     yield stack

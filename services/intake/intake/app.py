@@ -22,7 +22,6 @@ from intake.routers import (
 from intake.routers import screening_results as screening_results_router
 from shared.config import Settings, get_settings
 from shared.metrics import PipelineCollector
-from shared.outbox import OutboxRelay, celery_publisher
 
 _collector: PipelineCollector | None = None
 
@@ -34,15 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        relay = OutboxRelay(
-            celery_publisher(),
-            interval_seconds=settings.relay_interval_seconds,
-            redeliver_after_seconds=settings.redeliver_after_seconds,
-        )
-        app.state.relay = relay
-        relay.start()
+        # The intake only stores: the relay process (neuroscreen-relay) publishes.
         yield
-        relay.stop()
 
     app = FastAPI(
         title="NeuroScreen intake",

@@ -36,7 +36,6 @@ async def process_bundle(request: Request) -> FhirResponse:
         reply = await run_in_threadpool(_transaction, bundle, base)
     else:
         reply = await run_in_threadpool(_batch, bundle, base)
-    request.app.state.relay.wake()
     return FhirResponse(reply)
 
 

@@ -40,8 +40,7 @@ async def create(
 
     outcome = await run_in_threadpool(store)
     if outcome.created:
-        request.app.state.relay.wake()
-    record = outcome.record
+        record = outcome.record
     location = f"{base_url(request)}/QuestionnaireResponse/{record.id}/_history/{record.version_id}"
     return write_response(
         request,
