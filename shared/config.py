@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     urgent_delivery_deadline_seconds: float = Field(default=900.0, gt=0)
+    delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    """A notify run's claim on a delivery while it calls the EHR; after it, the delivery
+    may be claimed again (a dead worker's). Longer than any EHR write (task time limit)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

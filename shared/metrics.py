@@ -64,7 +64,7 @@ class PipelineCollector(Collector):
                 urgent_overdue = session.scalar(
                     select(func.count()).where(
                         Delivery.tier == "urgent",
-                        Delivery.state.in_(("pending", "retrying", "dead-letter")),
+                        Delivery.state.in_(("scored", "sending", "retrying", "dead-letter")),
                         Delivery.created_at < deadline,
                     )
                 )

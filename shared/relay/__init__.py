@@ -83,7 +83,7 @@ def main() -> None:
         sys.exit(check(settings))
     configure_logging("relay", settings.log_level)
     if settings.relay_metrics_port:
-        start_http_server(settings.relay_metrics_port, addr="0.0.0.0")  # noqa: S104
+        start_http_server(settings.relay_metrics_port, addr="0.0.0.0")
     stop = [False]
 
     def request_stop(*_args: object) -> None:

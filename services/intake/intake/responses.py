@@ -28,6 +28,7 @@ from shared.fhir.outcome import Issue, NotFound, PreconditionFailed, Unprocessab
 from shared.models import Delivery, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.outbox import enqueue
+from shared.pipeline import ResponseState, transition
 from shared.tasks import SCORE_RESPONSE
 
 SEARCH_PARAMETERS = {
@@ -192,7 +193,7 @@ def _new_record(response: ValidatedResponse, content_hash: str) -> Questionnaire
         "lastUpdated": _instant(now),
     }
     system, value = response.identifier or (None, None)
-    return QuestionnaireResponseRecord(
+    record = QuestionnaireResponseRecord(
         id=response_id,
         version_id=1,
         patient=response.patient_reference,
@@ -201,10 +202,9 @@ def _new_record(response: ValidatedResponse, content_hash: str) -> Questionnaire
         content_hash=content_hash,
         resource=orjson.dumps(resource).decode(),
         last_updated=now,
-        state="received",
-        state_changed_at=now,
-        due_at=now,
     )
+    transition(record, ResponseState.RECEIVED, None, now=now)
+    return record
 
 
 def _content_hash(resource: dict[str, Any]) -> str:

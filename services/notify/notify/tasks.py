@@ -1,14 +1,15 @@
-"""The notify task: a thin wrapper that opens the transaction and calls :func:`deliver`."""
+"""The notify task: a thin wrapper over :func:`deliver` (claim, call the EHR, settle).
+
+No Celery retries: EHR failures are retried through the outbox, and a run that
+fails on the database leaves the response overdue for the relay to enqueue
+again (README, "Delivery guarantees").
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from celery import Task
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-from notify.delivery import ResponseNotReady, deliver
+from notify.delivery import deliver
 from notify.ehr_client import EhrClient
 from notify.routing import CoordinatorRouting, load_routing
 from shared.broker import get_celery
@@ -34,15 +35,6 @@ def ehr_client() -> EhrClient | None:
     return EhrClient(settings.ehr_base_url, token=token, timeout=settings.ehr_timeout_seconds)
 
 
-@app.task(
-    name=DELIVER_ALERT.name,
-    bind=True,
-    autoretry_for=(OperationalError, PoolTimeout, ResponseNotReady),
-    retry_backoff=1,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=8,
-)
-def deliver_alert(self: Task, response_id: str) -> None:
-    with session_scope() as session:
-        deliver(session, response_id, get_settings(), routing(), ehr_client())
+@app.task(name=DELIVER_ALERT.name)
+def deliver_alert(response_id: str) -> None:
+    deliver(session_scope, response_id, get_settings(), routing(), ehr_client())
