@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import lru_cache
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from shared.config import Settings
+from shared.config import Settings, get_settings
 from shared.db import session_scope
 from shared.models import (
     Delivery,
@@ -118,3 +119,9 @@ class PipelineCollector(Collector):
             "Urgent alerts not delivered within NEUROSCREEN_URGENT_DELIVERY_DEADLINE_SECONDS",
             value=urgent_overdue or 0,
         )
+
+
+@lru_cache
+def pipeline_collector(settings: Settings | None = None) -> PipelineCollector:
+    """The process's one :class:`PipelineCollector` (registries may share it)."""
+    return PipelineCollector(settings or get_settings())

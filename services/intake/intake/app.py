@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 
 from intake import screening_results
 from intake.errors import install_error_handlers
+from intake.group_commit import GroupCommitter
 from intake.middleware import RequestContextMiddleware
 from intake.routers import (
     bundle,
@@ -21,20 +22,36 @@ from intake.routers import (
 )
 from intake.routers import screening_results as screening_results_router
 from shared.config import Settings, get_settings
-from shared.metrics import PipelineCollector
+from shared.logs import configure_logging
+from shared.metrics import PipelineCollector, pipeline_collector
 
 _collector: PipelineCollector | None = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Each uvicorn worker process is started afresh: its logs need the JSON format too.
+    configure_logging("intake", settings.log_level)
     if not settings.intake_tokens:
         raise RuntimeError("NEUROSCREEN_INTAKE_TOKENS is empty: no client could authenticate")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The intake only stores: the relay process (neuroscreen-relay) publishes.
+        # On PostgreSQL creates go through the group commit; SQLite (embedded default,
+        # one writer anyway) keeps the synchronous path in the thread pool.
+        committer = None
+        if not settings.uses_sqlite:
+            committer = GroupCommitter(
+                settings.database_url,
+                max_wait=settings.group_commit_wait_seconds,
+                max_rows=settings.group_commit_max_rows,
+            )
+            committer.start()
+        app.state.group_commit = committer
         yield
+        if committer is not None:
+            await committer.close()
 
     app = FastAPI(
         title="NeuroScreen intake",
@@ -67,5 +84,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _register_pipeline_metrics(settings: Settings) -> None:
     global _collector
     if _collector is None:
-        _collector = PipelineCollector(settings)
+        _collector = pipeline_collector(settings)
         REGISTRY.register(_collector)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
+from shared.config import Settings
 from shared.db import get_engine
+from shared.metrics import pipeline_collector
 
 router = APIRouter()
 
@@ -26,8 +36,19 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    registry = metrics_registry(request.app.state.settings)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_registry(settings: Settings) -> CollectorRegistry:
+    """This process's registry; with several workers, every worker's counters summed."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(pipeline_collector(settings))  # read from the database: once, not per worker
+    return registry
 
 
 def _database_ok() -> bool:
