@@ -30,6 +30,10 @@ class TcpProxy:
     def cut(self) -> None:
         """Stop listening and reset every open connection, as a network partition would."""
         if self._listener is not None:
+            # close() alone leaves a thread blocked in accept() holding the port open;
+            # shutdown() wakes it, so start() can listen on the same port again.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
