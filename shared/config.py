@@ -9,6 +9,7 @@ machine needs nothing installed; ``NEUROSCREEN_DATABASE_URL`` and
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Tier = Literal["urgent", "high", "moderate", "low"]
 CommaList = Annotated[tuple[str, ...], NoDecode]
+EhrAuth = Literal["static", "private-key-jwt", "client-secret-basic", "none"]
+
+# The least notify needs, SMART v2 syntax: every alert resource is a conditional create
+# (create + the ifNoneExist search), and the Task follow-up reads and searches Tasks.
+DEFAULT_EHR_SCOPES = (
+    "system/QuestionnaireResponse.cs system/Observation.cs system/RiskAssessment.cs "
+    "system/ServiceRequest.cs system/Task.crs system/Communication.cs"
+)
+SMART_SCOPE = re.compile(
+    r"system/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|(?=[cruds])c?r?u?d?s?)(\?\S+)?"
+)
 
 
 def _split_commas(value: object) -> object:
@@ -29,7 +41,10 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     """Configuration shared by intake, screening and notify (README: Configuration)."""
 
-    model_config = SettingsConfigDict(env_prefix="NEUROSCREEN_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a start-up error must not print the EHR token or client secret.
+    model_config = SettingsConfigDict(
+        env_prefix="NEUROSCREEN_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # Storage and broker
     data_dir: Path = Path("./var")
@@ -90,9 +105,46 @@ class Settings(BaseSettings):
     """A notify run's claim on a delivery while it calls the EHR; after it, the delivery
     may be claimed again (a dead worker's). Longer than any EHR write (task time limit)."""
 
+    # EHR authentication (README: EHR authentication); checked by _check_ehr_auth
+    ehr_auth: EhrAuth | None = None
+    """Empty means ``static`` when NEUROSCREEN_EHR_TOKEN is set, else ``none``."""
+    ehr_client_id: str = ""
+    ehr_private_key_file: Path | None = None
+    """Read (and parsed) by notify at start-up, not here: intake shares this environment."""
+    ehr_key_id: str = ""
+    """``kid`` of the signing key; empty means the key's own ``kid`` or its RFC 7638 thumbprint."""
+    ehr_client_secret: SecretStr | None = None
+    ehr_token_url: str = ""
+    """Empty means ``token_endpoint`` from ``{EHR base}/.well-known/smart-configuration``."""
+    ehr_scopes: str = DEFAULT_EHR_SCOPES
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     _split = field_validator("intake_tokens", "notify_tokens", mode="before")(_split_commas)
+
+    @field_validator(
+        "ehr_auth", "ehr_token", "ehr_private_key_file", "ehr_client_secret", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes unset variables as "", which must not become Path(".") or a secret.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ehr_scopes", mode="before")
+    @classmethod
+    def _empty_scopes_are_the_default(cls, value: object) -> object:
+        return DEFAULT_EHR_SCOPES if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ehr_scopes")
+    @classmethod
+    def _scopes_are_smart_system_scopes(cls, value: str) -> str:
+        scopes = value.split()
+        wrong = [scope for scope in scopes if not SMART_SCOPE.fullmatch(scope)]
+        if not scopes or wrong:
+            raise ValueError(
+                f"need space-separated SMART system scopes such as system/Task.crs, got {wrong}"
+            )
+        return " ".join(scopes)
 
     @field_validator("coordinator")
     @classmethod
@@ -113,6 +165,36 @@ class Settings(BaseSettings):
             object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir}/broker.sqlite")
         if not self.notify_tokens:
             object.__setattr__(self, "notify_tokens", self.intake_tokens)
+        if self.ehr_auth is None:
+            object.__setattr__(self, "ehr_auth", "static" if self.ehr_token else "none")
+        return self
+
+    @model_validator(mode="after")
+    def _check_ehr_auth(self) -> Settings:
+        needs: dict[str, tuple[str, ...]] = {
+            "static": ("ehr_token",),
+            "private-key-jwt": ("ehr_client_id", "ehr_private_key_file"),
+            "client-secret-basic": ("ehr_client_id", "ehr_client_secret"),
+            "none": (),
+        }
+        auth = self.ehr_auth or "none"
+        # Only a process that talks to the EHR needs the credentials (the notify API only
+        # publishes the public keys, and gets no EHR base URL).
+        missing = [f"NEUROSCREEN_{name.upper()}" for name in needs[auth] if not getattr(self, name)]
+        if missing and self.ehr_base_url:
+            raise ValueError(f"NEUROSCREEN_EHR_AUTH={auth} needs {', '.join(missing)}")
+        # A credential for another mode is a half-done change of mode: say so at start-up.
+        unused = [
+            f"NEUROSCREEN_{name.upper()}"
+            for mode, names in needs.items()
+            if mode != auth
+            for name in names
+            if name != "ehr_client_id" and getattr(self, name)
+        ]
+        if unused:
+            raise ValueError(f"{', '.join(unused)} is not used with NEUROSCREEN_EHR_AUTH={auth}")
+        if self.ehr_token_url and not self.ehr_token_url.startswith(("https://", "http://")):
+            raise ValueError("NEUROSCREEN_EHR_TOKEN_URL must be an absolute http(s) URL")
         return self
 
     @property

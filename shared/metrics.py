@@ -97,7 +97,7 @@ class PipelineCollector(Collector):
         yield scored
         deliveries = CounterMetricFamily(
             "neuroscreen_deliveries",
-            "EHR delivery attempts by outcome (delivered, transient, fatal)",
+            "EHR delivery attempts by outcome (delivered, transient, fatal, auth-failed)",
             labels=["outcome"],
         )
         for outcome, count in attempts:

@@ -10,6 +10,14 @@ FhirRouter over its in-memory repository) that integration tests use in place of
         assert ehr.search("Task", {"owner": "Practitioner/dr-1"})
         ehr.reset()                                 # empty EHR, start-up config again
 
+    SMART Backend Services (tests/ehr/smart-auth.mjs): register a client and /fhir then
+    wants the tokens of ``ehr.token_url`` (the static token, if any, still works too):
+
+        ehr.register_client("neuroscreen", scope="system/*.cruds", jwks_uri=".../jwks.json")
+        ehr.configure_smart(token_lifetime=6)      # short tokens: refresh is exercised
+        ehr.revoke_tokens()                         # every issued token now gets 401
+        ehr.smart()["stats"]                        # tokensIssued, tokenErrors, forbidden...
+
 Fixtures: ``ehr_session`` (one server per test session) and ``ehr`` (the same server, reset
 before each test). Use them from a conftest.py with ``from ehr_server import ehr, ehr_session``.
 
@@ -130,6 +138,7 @@ class EhrServer:
         port: int = 0,
         host: str = "127.0.0.1",
         lenient: bool = False,
+        token_lifetime: int = 300,
         startup_timeout: float = 60.0,
     ) -> None:
         self.host = host
@@ -137,7 +146,7 @@ class EhrServer:
         self._initial_token = token
         self._args = ["--port", str(port), "--host", host, "--exit-with-stdin"]
         self._args += ["--fail-before", str(fail_before), "--fail-after", str(fail_after)]
-        self._args += ["--delay-ms", str(delay_ms)]
+        self._args += ["--delay-ms", str(delay_ms), "--token-lifetime", str(token_lifetime)]
         if token is not None:
             self._args += ["--token", token]
         if seed is not None:
@@ -270,6 +279,11 @@ class EhrServer:
         """The FHIR base, e.g. http://127.0.0.1:PORT/fhir."""
         return f"{self.root_url}/fhir"
 
+    @property
+    def token_url(self) -> str:
+        """The SMART token endpoint: the exact ``aud`` client assertions must carry."""
+        return f"{self.root_url}/auth/token"
+
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
@@ -319,6 +333,53 @@ class EhrServer:
             self.token = token
         return response.json()
 
+    # -- SMART Backend Services -------------------------------------------------------------
+
+    def register_client(
+        self,
+        client_id: str,
+        *,
+        scope: str,
+        jwks: dict[str, Any] | None = None,
+        jwks_uri: str | None = None,
+        secret: str | None = None,
+    ) -> None:
+        """Registers (or replaces) a client: ``scope`` is what it may be granted; it signs in
+        with a key from ``jwks``/``jwks_uri`` (private_key_jwt) or with ``secret`` (Basic)."""
+        client = {"clientId": client_id, "scope": scope, "jwks": jwks, "jwksUri": jwks_uri}
+        client["secret"] = secret
+        body = {key: value for key, value in client.items() if value is not None}
+        response = self._admin_client().post("/admin/smart/clients", json=body)
+        if response.status_code != 200:
+            raise AssertionError(f"register_client: {response.status_code} {response.text}")
+
+    def remove_client(self, client_id: str) -> None:
+        self._admin_client().delete(f"/admin/smart/clients/{client_id}").raise_for_status()
+
+    def configure_smart(
+        self, *, token_lifetime: int | None = None, down: bool | None = None
+    ) -> dict[str, Any]:
+        """Token lifetime in seconds; ``down=True`` answers the token endpoint 503."""
+        patch = {"tokenLifetime": token_lifetime, "down": down}
+        response = self._admin_client().post(
+            "/admin/smart/config", json={k: v for k, v in patch.items() if v is not None}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def revoke_tokens(self) -> int:
+        """Forgets every issued access token (as an EHR restart or revocation would)."""
+        response = self._admin_client().post("/admin/smart/revoke")
+        response.raise_for_status()
+        return response.json()["revoked"]
+
+    def smart(self) -> dict[str, Any]:
+        """Clients, config, live token count and stats (tokensIssued, tokenErrors,
+        lastTokenError, unauthorized, forbidden)."""
+        response = self._admin_client().get("/admin/smart")
+        response.raise_for_status()
+        return response.json()
+
     def stats(self) -> dict[str, Any]:
         """Counters since start/reset: requests, reads, writes, failBefore, failAfter, down,
         unauthorized, rolledBack, byStatus, and resources (stored count per type)."""
@@ -327,7 +388,8 @@ class EhrServer:
         return response.json()
 
     def reset(self) -> None:
-        """Empties the repository, zeroes stats, restores the start-up config and seed."""
+        """Empties the repository, zeroes stats, restores the start-up config and seed,
+        and forgets SMART clients and tokens."""
         self._admin_client().post("/admin/reset").raise_for_status()
         self.token = self._initial_token
 

@@ -48,7 +48,7 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     http_status: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(32))
-    """delivered, transient, fatal."""
+    """delivered, transient, fatal, auth-failed (the EHR refused NeuroScreen's sign-in)."""
     detail: Mapped[str | None] = mapped_column(Text)
 
 

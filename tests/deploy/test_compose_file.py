@@ -229,12 +229,25 @@ def test_no_secret_is_written_in_the_compose_file(raw_compose: dict[str, Any]) -
 
 
 def test_ehr_credentials_reach_the_notify_worker_only(services: dict[str, dict[str, Any]]) -> None:
+    # The notify API publishes the public half of the signing key (the EHR's JWKS URL).
+    key_publishing = {
+        "NEUROSCREEN_EHR_AUTH",
+        "NEUROSCREEN_EHR_PRIVATE_KEY_FILE",
+        "NEUROSCREEN_EHR_KEY_ID",
+    }
     for name, service in services.items():
         ehr = {key for key in service.get("environment", {}) if key.startswith("NEUROSCREEN_EHR_")}
         if name == "notify":
-            assert {"NEUROSCREEN_EHR_BASE_URL", "NEUROSCREEN_EHR_TOKEN"} <= ehr
+            assert {"NEUROSCREEN_EHR_BASE_URL", "NEUROSCREEN_EHR_TOKEN"} | key_publishing <= ehr
+            assert "NEUROSCREEN_EHR_CLIENT_SECRET" in ehr
+        elif name == "notify-api":
+            assert ehr == key_publishing, "the notify API gets the key file, no EHR credentials"
         else:
             assert not ehr, f"{name} must not hold EHR settings"
+        if name in ("notify", "notify-api"):
+            assert service["secrets"] == ["ehr-private-key"], name
+        else:
+            assert "secrets" not in service, f"{name} must not mount the EHR signing key"
         assert "env_file" not in service, f"{name}: env_file would hand it every secret"
 
 
@@ -359,10 +372,11 @@ def test_compose_defaults_agree_with_settings(monkeypatch: pytest.MonkeyPatch) -
         if operator not in {":-", "-"}:
             continue
         field = settings[env_name]
+        unset = getattr(Settings(), field)  # the default, as resolved (e.g. EHR auth mode)
         monkeypatch.setenv(env_name, default)
         parsed = getattr(Settings(), field)
         monkeypatch.delenv(env_name)
-        assert parsed == Settings.model_fields[field].default, (env_name, default)
+        assert parsed == unset, (env_name, default)
         checked += 1
     assert checked >= 10
 

@@ -1,5 +1,9 @@
 """The whole pipeline on real processes: intake, screening and notify workers, PostgreSQL,
-Redis and the Medplum FHIR server playing the EHR."""
+Redis and the Medplum FHIR server playing the EHR.
+
+Notify signs in to the EHR with SMART Backend Services (private-key-jwt, its key found
+through the notify API's JWKS URL) and gets short-lived tokens; the static token is only
+the test harness's own way in."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ehr_server import EhrServer
-from support.pipeline import COORDINATOR, EHR_TOKEN
+from support.pipeline import COORDINATOR, EHR_TOKEN, register_notify, smart_settings
 from support.stack import Stack
 
 
@@ -27,7 +31,7 @@ def pipeline(
         redis_url,
         tmp_path,
         ehr_base_url=ehr_with_token.base_url,
-        ehr_token=EHR_TOKEN,
+        **smart_settings(tmp_path),
         ehr_timeout_seconds="3",
         coordinator=COORDINATOR,
         retry_base_seconds="0.5",
@@ -39,6 +43,7 @@ def pipeline(
     stack.start("intake")
     stack.start("relay")
     stack.start("screening")
+    register_notify(ehr_with_token, stack)
     stack.start("notify")
     yield stack
     stack.stop_all()

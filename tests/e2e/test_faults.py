@@ -17,11 +17,12 @@ from ehr_server import EhrServer
 from fixtures.answers import EGPA_FOOT_DROP, NOTHING_WRONG
 from fixtures.responses import make_response
 from support.pipeline import (
-    EHR_TOKEN,
     audit_ehr,
     create_patient,
     post_response,
     read_state,
+    register_notify,
+    smart_settings,
     states,
     wait_for_states,
 )
@@ -73,7 +74,7 @@ def test_workers_killed_mid_burst_of_200(
     pipeline.kill(screening)
     pipeline.start("screening")
     wait_until(lambda: "notified" in states(postgres_url).values(), 60, "a first alert")
-    notify = next(k for k in pipeline.processes if k.startswith("notify"))
+    notify = pipeline.key_of("notify")
     pipeline.kill(notify)
     pipeline.start("notify")
     poster.join(120)
@@ -93,15 +94,18 @@ def test_redis_restarted_during_a_burst(
         broker.url,
         tmp_path,
         ehr_base_url=ehr_with_token.base_url,
-        ehr_token=EHR_TOKEN,
+        **smart_settings(tmp_path),
         coordinator="Practitioner/c1",
         retry_base_seconds="0.5",
         retry_max_seconds="2",
         redeliver_after_seconds="5",
     )
     try:
-        for kind in ("intake", "relay", "screening", "notify"):
-            stack.start(kind)
+        stack.start("intake")
+        stack.start("relay")
+        stack.start("screening")
+        register_notify(ehr_with_token, stack)
+        stack.start("notify")
         patient = create_patient(ehr_with_token)
         accepted: list[str] = []
         poster = threading.Thread(target=burst, args=(stack, patient, 60, accepted))

@@ -14,13 +14,15 @@ import orjson
 from ehr_server import EhrServer
 from fixtures.answers import EGPA_FOOT_DROP
 from fixtures.responses import make_response
+from joserfc.jwk import RSAKey
 from support.pipeline import (
     COORDINATOR,
-    EHR_TOKEN,
+    SMART_CLIENT_ID,
     audit_ehr,
     create_patient,
     post_response,
     read_state,
+    register_notify,
     states,
     wait_for_states,
 )
@@ -63,7 +65,7 @@ def test_notify_worker_killed_mid_delivery(
     ehr_with_token.configure(delay_ms=1500)
     ids = [post_response(pipeline, EGPA_FOOT_DROP, patient) for _ in range(4)]
     wait_until(lambda: ehr_with_token.stats()["writes"] >= 1, 30, "a delivery in flight")
-    notify = next(key for key in pipeline.processes if key.startswith("notify"))
+    notify = pipeline.key_of("notify")
     pipeline.kill(notify)
     ehr_with_token.configure(delay_ms=0)
     pipeline.start("notify")
@@ -72,12 +74,14 @@ def test_notify_worker_killed_mid_delivery(
     audit_ehr(ehr_with_token, ids)
 
 
-def test_refused_alert_becomes_a_dead_letter_and_replays_after_the_fix(
+def test_refused_sign_in_becomes_an_alarmed_dead_letter_and_replays_after_the_fix(
     pipeline: Stack, postgres_url: str, ehr_with_token: EhrServer
 ):
-    pipeline.start("notify-api")
-    patient = create_patient(ehr_with_token)
-    ehr_with_token.configure(token="rotated-token")  # our credentials no longer work: 401
+    ehr = ehr_with_token
+    patient = create_patient(ehr)
+    # The EHR's registration now holds another key (a botched rotation): invalid_client.
+    other_key = RSAKey.generate_key(2048).as_dict(private=False)
+    ehr.register_client(SMART_CLIENT_ID, scope="system/*.cruds", jwks={"keys": [other_key]})
     response_id = post_response(pipeline, EGPA_FOOT_DROP, patient)
     assert wait_for_states(postgres_url, [response_id], 60)[response_id] == "dead-letter"
 
@@ -88,25 +92,48 @@ def test_refused_alert_becomes_a_dead_letter_and_replays_after_the_fix(
     listed = admin.get("/admin/dead-letters").json()["dead_letters"]
     assert [d["response_id"] for d in listed] == [response_id]
     detail = admin.get(f"/admin/dead-letters/{response_id}").json()
-    assert detail["last_status"] == 401
-    assert detail["last_error"]["outcome"]["resourceType"] == "OperationOutcome"
-    assert [a["outcome"] for a in detail["attempts"]] == ["fatal"]
-    assert "neuroscreen_dead_letters 1.0" in httpx.get(pipeline.notify_url + "/metrics").text
+    assert detail["last_status"] == 400
+    assert "invalid_client" in detail["last_error"]["error"]
+    assert [a["outcome"] for a in detail["attempts"]] == ["auth-failed"]
+    metrics = httpx.get(pipeline.notify_url + "/metrics").text
+    assert "neuroscreen_dead_letters 1.0" in metrics
+    assert 'neuroscreen_deliveries_total{outcome="auth-failed"} 1.0' in metrics
+    assert ehr.smart()["stats"]["tokenErrors"] == {"invalid_client": 1}
 
-    ehr_with_token.configure(token=EHR_TOKEN)  # the cause is fixed
+    register_notify(ehr, pipeline)  # the cause is fixed: the JWKS URL again
     assert admin.post(f"/admin/dead-letters/{response_id}/replay").status_code == 202
     assert wait_for_states(postgres_url, [response_id], 60)[response_id] == "notified"
     assert admin.get("/admin/dead-letters").json()["dead_letters"] == []
-    audit_ehr(ehr_with_token, [response_id])
+    audit_ehr(ehr, [response_id])
+
+
+def test_tokens_expiring_and_revoked_mid_run_lose_and_duplicate_nothing(
+    pipeline: Stack, postgres_url: str, ehr_with_token: EhrServer
+):
+    ehr = ehr_with_token
+    patient = create_patient(ehr)
+    ehr.configure_smart(token_lifetime=2)  # expires several times while the alerts go out
+    ehr.configure(fail_after=0.15)  # and some writes are stored but not acknowledged
+    ids = []
+    for index in range(12):
+        ids.append(post_response(pipeline, EGPA_FOOT_DROP, patient))
+        time.sleep(0.5)
+        if index == 5:
+            ehr.revoke_tokens()  # the EHR forgets every token: notify's next write gets 401
+    final = wait_for_states(postgres_url, ids, 120)
+    assert {final[i] for i in ids} == {"notified"}
+    audit_ehr(ehr, ids)
+    smart = ehr.smart()["stats"]
+    assert smart["tokensIssued"] >= 3, "tokens were not refreshed"
+    assert smart["tokenErrors"] == {}
+    assert smart["forbidden"] == 0, "the default scopes do not cover what notify does"
 
 
 def test_attachment_the_ehr_refuses_never_holds_up_the_alert(
     pipeline: Stack, postgres_url: str, ehr_with_token: EhrServer
 ):
-    notify = next(key for key in pipeline.processes if key.startswith("notify"))
-    pipeline.stop(notify)
+    pipeline.stop(pipeline.key_of("notify"))  # the worker, not the notify API (the JWKS)
     pipeline.start("notify", NEUROSCREEN_PUBLIC_BASE_URL=pipeline.base_url)
-    pipeline.start("notify-api")
     patient = create_patient(ehr_with_token)
     # Intake takes this response; Medplum refuses its copy (ext-1: an extension carries a
     # value or sub-extensions, never both). An urgent alert must not wait for that.

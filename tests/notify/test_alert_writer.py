@@ -8,10 +8,13 @@ from fixtures.answers import RAPID_ASCENDING_WEAKNESS
 from support.alerts import alert_bundle
 
 from notify.alert_writer import write_alert
-from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
+from notify.ehr_auth import StaticBearerAuth, ehr_auth
+from notify.ehr_client import EhrAuthFailed, EhrClient, FatalEhrError, TransientEhrError
+from shared.config import Settings
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 
 BASE = "https://neuroscreen.example.org/fhir"
+TOKEN_URL = "http://ehr.test/auth/token"
 
 
 def outcome(code: str) -> dict:
@@ -46,9 +49,12 @@ class FakeEhr:
         return found
 
 
-def write(ehr: FakeEhr, base: str = BASE):
+def write(ehr: FakeEhr, base: str = BASE, auth: httpx.Auth | None = None):
     client = EhrClient(
-        "http://ehr.test/fhir", token=None, timeout=1, transport=httpx.MockTransport(ehr)
+        "http://ehr.test/fhir",
+        auth=auth or StaticBearerAuth("t"),
+        timeout=1,
+        transport=httpx.MockTransport(ehr),
     )
     return write_alert(
         client, alert_bundle(RAPID_ASCENDING_WEAKNESS), max_entries=0, public_base_url=base
@@ -107,12 +113,38 @@ def test_a_refused_task_or_communication_is_a_refused_alert(refused):
         write(FakeEhr({refused}))
 
 
-def test_refused_credentials_are_not_an_attachment_problem():
-    ehr = FakeEhr({"QuestionnaireResponse"}, status=401)
-    with pytest.raises(FatalEhrError) as caught:
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_or_scope_are_not_an_attachment_problem(status):
+    # 403 included: a scope missing for one attachment type is the registration's fault,
+    # and citing NeuroScreen's copy instead would hide it until someone read the metrics.
+    ehr = FakeEhr({"RiskAssessment"}, status=status)
+    with pytest.raises(EhrAuthFailed) as caught:
         write(ehr)
-    assert caught.value.status == 401
-    assert len(ehr.transactions) == 1  # no one-by-one probing, no Task
+    assert caught.value.status == status
+    assert not [r for r in ehr.stored.values() if r["resourceType"] in ("Task", "Communication")]
+    assert all(len(t) > 1 for t in ehr.transactions)  # no one-by-one probing
+
+
+def test_a_token_endpoint_refusal_is_not_an_attachment_problem():
+    ehr = FakeEhr(set())
+    settings = Settings(
+        ehr_base_url="http://ehr.test/fhir",
+        ehr_auth="client-secret-basic",
+        ehr_client_id="neuroscreen",
+        ehr_client_secret="wrong",
+        ehr_token_url=TOKEN_URL,
+    )
+
+    def refusing_token_endpoint(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            return httpx.Response(401, json={"error": "invalid_client"})
+        return ehr(request)
+
+    auth = ehr_auth(settings, httpx.MockTransport(refusing_token_endpoint))
+    with pytest.raises(EhrAuthFailed) as caught:
+        write(ehr, auth=auth)
+    assert caught.value.error_code == "invalid_client"
+    assert ehr.transactions == []  # nothing reached the FHIR API, nothing was cited instead
 
 
 def test_transient_errors_still_mean_retry():

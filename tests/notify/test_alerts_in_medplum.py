@@ -1,8 +1,11 @@
-"""Alerts as notify writes them, into the real, unmodified Medplum (tests/ehr), default settings.
+"""Alerts as notify writes them, into the real, unmodified Medplum (tests/ehr), default settings,
+notify signed in with SMART Backend Services (tests/ehr/smart-auth.mjs).
 
 What a real EHR must accept: every vignette's alert, whole, without a refused first try;
 each written again (a lost acknowledgement) stays exactly one Task and one Communication;
 and when Medplum genuinely refuses an attachment, the alert still lands, citing NeuroScreen.
+A registration that lacks the scope for one attachment type is a sign-in problem, not a
+refused attachment: nothing is cited in its place and the alert fails as auth-failed.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import yaml
 from ehr_server import EhrServer
 from fixtures.answers import EGPA_FOOT_DROP
 from fixtures.responses import make_response
+from joserfc.jwk import RSAKey
 from support.alerts import alert_bundle
 
 from notify.alert_writer import write_alert
-from notify.ehr_client import DEFAULT_MAX_TRANSACTION_ENTRIES, EhrClient
+from notify.ehr_auth import ehr_auth
+from notify.ehr_client import DEFAULT_MAX_TRANSACTION_ENTRIES, EhrAuthFailed, EhrClient
+from notify.signing_keys import load_key_ring
 from shared.config import Settings
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 
@@ -30,6 +36,7 @@ VIGNETTES = yaml.safe_load(
 )
 ALERTING = [v for v in VIGNETTES if v["expect"]["tier"] != "low"]
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+CLIENT = "neuroscreen-notify"
 
 
 def answers_of(vignette: dict[str, Any]) -> dict[str, Any]:
@@ -42,10 +49,25 @@ def one(ehr: EhrServer, resource_type: str, identifier: str) -> dict[str, Any]:
     return found[0]
 
 
-def test_every_alert_lands_whole_with_default_settings(ehr: EhrServer) -> None:
+def smart_client(ehr: EhrServer, tmp_path: Path, allowed: str = "system/*.cruds") -> EhrClient:
+    """Notify's client, registered at the EHR with a new key and ``allowed`` scopes; it asks
+    for the default scopes and gets those the registration allows."""
+    key_file = tmp_path / "notify.pem"
+    key_file.write_bytes(RSAKey.generate_key(2048).as_pem(private=True))
+    ehr.register_client(CLIENT, scope=allowed, jwks=load_key_ring(key_file).public_jwks())
+    settings = Settings(
+        ehr_base_url=ehr.base_url,
+        ehr_auth="private-key-jwt",
+        ehr_client_id=CLIENT,
+        ehr_private_key_file=key_file,
+    )
+    return EhrClient(ehr.base_url, auth=ehr_auth(settings), timeout=30)
+
+
+def test_every_alert_lands_whole_with_default_settings(ehr: EhrServer, tmp_path: Path) -> None:
     assert ALERTING, "no alerting vignette"
     defaults = Settings()
-    client = EhrClient(ehr.base_url, token=ehr.token, timeout=30)
+    client = smart_client(ehr, tmp_path)
     bundles = [alert_bundle(answers_of(v), response_id=f"r{n}") for n, v in enumerate(ALERTING)]
     for _ in range(2):  # the second pass is a replay after a lost acknowledgement
         for bundle in bundles:
@@ -73,8 +95,10 @@ def test_every_alert_lands_whole_with_default_settings(ehr: EhrServer) -> None:
             assert absent == {"url": DATA_ABSENT_REASON, "valueCode": "unsupported"}
 
 
-def test_medplum_refusing_a_large_transaction_is_split_and_remembered(ehr: EhrServer) -> None:
-    client = EhrClient(ehr.base_url, token=ehr.token, timeout=30)
+def test_medplum_refusing_a_large_transaction_is_split_and_remembered(
+    ehr: EhrServer, tmp_path: Path
+) -> None:
+    client = smart_client(ehr, tmp_path)
     bundle = alert_bundle(EGPA_FOOT_DROP, response_id="big")
     attachments = len(bundle["entry"]) - 2
     assert attachments > DEFAULT_MAX_TRANSACTION_ENTRIES  # Medplum's limit matters here
@@ -96,7 +120,9 @@ def test_medplum_refusing_a_large_transaction_is_split_and_remembered(ehr: EhrSe
     one(ehr, "Task", "task/next")
 
 
-def test_an_attachment_medplum_refuses_leaves_the_alert_standing(ehr: EhrServer) -> None:
+def test_an_attachment_medplum_refuses_leaves_the_alert_standing(
+    ehr: EhrServer, tmp_path: Path
+) -> None:
     # Intake accepts this response; Medplum does not (ext-1: an extension has a value or
     # sub-extensions, not both). The copy of the response is an attachment.
     response = make_response(EGPA_FOOT_DROP, patient="Patient/p1")
@@ -108,7 +134,7 @@ def test_an_attachment_medplum_refuses_leaves_the_alert_standing(ehr: EhrServer)
         }
     ]
     base = "https://neuroscreen.example.org/fhir"
-    client = EhrClient(ehr.base_url, token=ehr.token, timeout=30)
+    client = smart_client(ehr, tmp_path)
     bundle = alert_bundle(EGPA_FOOT_DROP, response_id="odd", response=copy.deepcopy(response))
     for _ in range(2):  # and again: still exactly once
         result = write_alert(client, bundle, max_entries=0, public_base_url=base)
@@ -124,3 +150,22 @@ def test_an_attachment_medplum_refuses_leaves_the_alert_standing(ehr: EhrServer)
     note = communication["payload"][-1]["contentString"]
     assert "QuestionnaireResponse" in note
     assert f"{base}/RiskAssessment/" in note
+
+
+def test_a_scope_missing_for_an_attachment_fails_the_alert_as_auth(
+    ehr: EhrServer, tmp_path: Path
+) -> None:
+    # Registered for everything but RiskAssessment: the EHR answers 403 to its create.
+    allowed = " ".join(
+        f"system/{kind}.cruds"
+        for kind in ("QuestionnaireResponse", "Observation", "ServiceRequest", "Task")
+    )
+    client = smart_client(ehr, tmp_path, allowed=f"{allowed} system/Communication.cruds")
+    bundle = alert_bundle(EGPA_FOOT_DROP, response_id="scope")
+    with pytest.raises(EhrAuthFailed) as caught:
+        write_alert(client, bundle, max_entries=0, public_base_url="https://ns.example/fhir")
+    assert caught.value.status == 403
+    # No probing one by one and no alert citing NeuroScreen's copy: the registration is wrong.
+    assert ehr.smart()["stats"]["forbidden"] == 1
+    assert ehr.search("Task") == []
+    assert ehr.search("Communication") == []

@@ -52,7 +52,7 @@ def state_of(response_id: str) -> str:
 def claim(response_id: str):
     settings = get_settings()
     routing = load_routing(settings.coordinator, None)
-    client = EhrClient("http://ehr.invalid/fhir", token=None, timeout=1)
+    client = EhrClient("http://ehr.invalid/fhir", timeout=1)
     with session_scope() as session:
         return claim_delivery(session, response_id, settings, routing, client)
 
@@ -76,7 +76,7 @@ def test_a_slow_ehr_call_blocks_no_other_delivery(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(delivery_module, "write_alert", slow_write)
     settings = get_settings()
     routing = load_routing(settings.coordinator, None)
-    client = EhrClient("http://ehr.invalid/fhir", token=None, timeout=1)
+    client = EhrClient("http://ehr.invalid/fhir", timeout=1)
     worker = threading.Thread(target=deliver, args=(session_scope, slow, settings, routing, client))
     worker.start()
     try:

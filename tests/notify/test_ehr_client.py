@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from notify.ehr_auth import StaticBearerAuth
 from notify.ehr_client import EhrClient, FatalEhrError, TransactionTooLarge, TransientEhrError
 
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
@@ -13,7 +14,10 @@ BUNDLE = {"resourceType": "Bundle", "type": "transaction", "entry": []}
 
 def client_answering(handler) -> EhrClient:
     return EhrClient(
-        "http://ehr.test/fhir", token="t", timeout=1, transport=httpx.MockTransport(handler)
+        "http://ehr.test/fhir",
+        auth=StaticBearerAuth("t"),
+        timeout=1,
+        transport=httpx.MockTransport(handler),
     )
 
 

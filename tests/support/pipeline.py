@@ -4,18 +4,48 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import psycopg
 from ehr_server import EhrServer
 from fixtures.responses import make_response
+from joserfc.jwk import RSAKey
 
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 from support.stack import Stack, wait_until
 
 EHR_TOKEN = "ehr-secret"
+"""The test harness's own static token (create_patient...); notify signs in with SMART."""
+SMART_CLIENT_ID = "neuroscreen-notify"
+SMART_TOKEN_LIFETIME = 8
+"""Seconds: short, so that every end-to-end run refreshes notify's token several times."""
 COORDINATOR = "Practitioner/coordinator-1"
 TERMINAL = {"notified", "no-alert", "dead-letter", "failed", "held"}
+
+
+def smart_settings(key_dir: Path) -> dict[str, str]:
+    """Notify's settings for SMART Backend Services, with a new RSA key in ``key_dir``."""
+    key_file = key_dir / "notify-ehr-key.pem"
+    key_file.write_bytes(RSAKey.generate_key(2048).as_pem(private=True))
+    return {
+        "ehr_auth": "private-key-jwt",
+        "ehr_client_id": SMART_CLIENT_ID,
+        "ehr_private_key_file": str(key_file),
+    }
+
+
+def register_notify(ehr: EhrServer, stack: Stack) -> None:
+    """Registers notify at the EHR as Epic needs it: by the URL of its JWK Set, which the
+    notify API serves (started here if it is not running)."""
+    if not any(key.startswith("notify-api") for key in stack.processes):
+        stack.start("notify-api")
+    ehr.register_client(
+        SMART_CLIENT_ID,
+        scope="system/*.cruds",  # granted: what notify asks for (the default scopes)
+        jwks_uri=f"{stack.notify_url}/.well-known/jwks.json",
+    )
+    ehr.configure_smart(token_lifetime=SMART_TOKEN_LIFETIME)
 
 
 def create_patient(ehr: EhrServer) -> str:

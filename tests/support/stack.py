@@ -132,6 +132,10 @@ class Stack:
             wait_until(lambda: self._ready(self.notify_url + "/healthz"), 30, "notify API")
         return key
 
+    def key_of(self, name: str) -> str:
+        """The key of a running process of kind ``name`` (``notify`` is not ``notify-api``)."""
+        return next(key for key in self.processes if key.rsplit("-", 1)[0] == name)
+
     def stop(self, key: str, sig: int = signal.SIGTERM, timeout: float = 40) -> None:
         process = self.processes.pop(key)
         if process.poll() is None:

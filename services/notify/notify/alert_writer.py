@@ -8,8 +8,14 @@ attachment is left out, whatever cited it cites NeuroScreen's own copy instead
 (an absolute URL on NeuroScreen's FHIR API, ``NEUROSCREEN_PUBLIC_BASE_URL``;
 without one, a logical reference by the attachment's identifier), the
 Communication and the Task say so, and the refusal is returned for the delivery
-to record. Transient errors, a refused credential (401) and a refused Task or
-Communication propagate unchanged: retry, or dead letter.
+to record. Transient errors, a refused Task or Communication and every sign-in
+failure propagate unchanged: retry, or dead letter.
+
+A sign-in failure (:class:`~notify.ehr_client.EhrAuthFailed`: 401 after a fresh
+token, 403, the token endpoint's refusal) is never a refused attachment, not even
+a 403 for a scope NeuroScreen lacks on one resource type (``system/RiskAssessment.c``
+missing from the registration): that is a registration to fix, and citing our copy
+instead would hide it. The whole delivery fails as ``auth-failed`` and is alarmed.
 
 Exactly once still holds: every entry is a conditional create on a stable
 identifier, so each retry finds what an earlier try stored.
@@ -21,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from notify.ehr_client import EhrClient, FatalEhrError, TransactionResult, cite
+from notify.ehr_client import EhrAuthFailed, EhrClient, FatalEhrError, TransactionResult, cite
 
 ALERT_TYPES = frozenset({"Task", "Communication"})
 """The resources that are the alert; every other entry is an attachment."""
@@ -103,8 +109,10 @@ def _write_one(
 
 
 def _refuses_content(error: FatalEhrError) -> bool:
-    """A 4xx about what was sent. A 401 is about us: nothing else would pass either."""
-    return error.status is not None and 400 <= error.status < 500 and error.status != 401
+    """A 4xx about what was sent, not about who sent it (401/403: nothing else would pass)."""
+    if isinstance(error, EhrAuthFailed) or error.status in (401, 403):
+        return False
+    return error.status is not None and 400 <= error.status < 500
 
 
 def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The notify admin application: health, metrics and the dead-letter API."""
+"""The notify admin application: health, metrics, the dead-letter API and NeuroScreen's JWKS."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from notify import admin
+from notify.signing_keys import load_key_ring
 from shared.config import Settings, get_settings
 from shared.db import get_engine
 from shared.metrics import PipelineCollector
@@ -22,6 +23,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="NeuroScreen notify admin", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.include_router(admin.router)
+    # Public keys only, loaded at start-up so that a bad key file stops the API at boot.
+    jwks = (
+        load_key_ring(settings.ehr_private_key_file, settings.ehr_key_id).public_jwks()
+        if settings.ehr_auth == "private-key-jwt" and settings.ehr_private_key_file
+        else {"keys": []}
+    )
+
+    @app.get("/.well-known/jwks.json")
+    def jwks_document() -> JSONResponse:
+        """The JWK Set the EHR verifies our client assertions with (Epic: the JWK Set URL).
+
+        No auth: an EHR fetches it anonymously. Every key in the file is listed, so that
+        during a rotation assertions signed by either key verify.
+        """
+        return JSONResponse(
+            jwks, headers={"Cache-Control": "public, max-age=300"}, media_type="application/json"
+        )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -165,7 +165,7 @@ def settle_delivery(
         _note(attempt, "transient", result.status, str(result))
         schedule_retry(session, record, delivery, settings, result)
     elif isinstance(result, FatalEhrError):
-        _note(attempt, "fatal", result.status, str(result))
+        _note(attempt, result.kind, result.status, str(result))
         delivery.last_status = result.status
         outcome = {"error": str(result), "outcome": result.outcome}
         delivery.last_error = orjson.dumps(outcome).decode()

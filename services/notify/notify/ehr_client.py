@@ -4,15 +4,19 @@ Failures are sorted before anyone retries (after smart-on-fhir's
 cumulus-fhir-support): connection errors, timeouts, 408, 429 and 5xx are
 :class:`TransientEhrError` (try again later, honouring ``Retry-After``);
 any other 4xx is a :class:`FatalEhrError` (retrying cannot help; keep the
-EHR's OperationOutcome for a human). One fatal refusal is special,
+EHR's OperationOutcome for a human). Two fatal refusals are special.
 :class:`TransactionTooLarge` (the EHR caps the entries of a transaction): the
 client splits the transaction and tries again, and remembers the size that
-worked. Messages name the status and the OperationOutcome's issue codes, never
-resource contents.
+worked. :class:`EhrAuthFailed` is the failure to sign in (:mod:`notify.ehr_auth`):
+the token endpoint refused NeuroScreen, or the EHR answered 401/403 to a fresh
+token. It is alarmed apart from other refusals, because every alert fails with
+it until someone fixes the registration. Messages name the status and the
+OperationOutcome's issue codes, never resource contents.
 
     EhrError
     ├── TransientEhrError
     └── FatalEhrError
+        ├── EhrAuthFailed
         └── TransactionTooLarge
 """
 
@@ -51,6 +55,9 @@ log = logging.getLogger("neuroscreen.notify")
 class EhrError(Exception):
     """The EHR did not accept a write."""
 
+    kind = "error"
+    """The outcome recorded on the delivery attempt (and counted in metrics)."""
+
     def __init__(
         self,
         message: str,
@@ -68,9 +75,24 @@ class EhrError(Exception):
 class TransientEhrError(EhrError):
     """Worth retrying: the EHR was unreachable, slow, overloaded or failing."""
 
+    kind = "transient"
+
 
 class FatalEhrError(EhrError):
     """Not worth retrying: the EHR refused the content or our credentials."""
+
+    kind = "fatal"
+
+
+class EhrAuthFailed(FatalEhrError):
+    """The EHR does not let NeuroScreen in: a registration, key, secret or scope problem."""
+
+    kind = "auth-failed"
+
+    def __init__(self, message: str, *, error_code: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.error_code = error_code
+        """The OAuth ``error`` (``invalid_client``, ``invalid_scope``...), if the EHR gave one."""
 
 
 class TransactionTooLarge(FatalEhrError):
@@ -86,7 +108,7 @@ class TransactionResult:
 
 
 class EhrClient:
-    """POSTs transaction Bundles to ``base_url`` with a static bearer token.
+    """POSTs transaction Bundles to ``base_url``, signed in by ``auth`` (:mod:`notify.ehr_auth`).
 
     Notify keeps one client per EHR for the life of the process, so the transaction
     size learned from one refusal holds for every later alert to that EHR.
@@ -96,15 +118,17 @@ class EhrClient:
         self,
         base_url: str,
         *,
-        token: str | None,
+        auth: httpx.Auth | None = None,
         timeout: float,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
         )
         self.learned_max_entries: int | None = None
         """Set by the first "too many entries" refusal: the most this EHR accepted since."""
@@ -175,6 +199,9 @@ class EhrClient:
                 outcome=outcome,
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
+        if response.status_code in (401, 403):
+            # With SMART, a 401 has already been retried with a fresh token: not a token expiry.
+            raise EhrAuthFailed(message, status=response.status_code, outcome=outcome)
         if _refused_as_too_large(response.status_code, outcome):
             raise TransactionTooLarge(message, status=response.status_code, outcome=outcome)
         raise FatalEhrError(message, status=response.status_code, outcome=outcome)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from notify.delivery import deliver
+from notify.ehr_auth import ehr_auth
 from notify.ehr_client import EhrClient
 from notify.routing import CoordinatorRouting, load_routing
 from shared.broker import get_celery
@@ -31,8 +32,9 @@ def ehr_client() -> EhrClient | None:
     settings = get_settings()
     if not settings.ehr_configured:
         return None
-    token = settings.ehr_token.get_secret_value() if settings.ehr_token else None
-    return EhrClient(settings.ehr_base_url, token=token, timeout=settings.ehr_timeout_seconds)
+    return EhrClient(
+        settings.ehr_base_url, auth=ehr_auth(settings), timeout=settings.ehr_timeout_seconds
+    )
 
 
 @app.task(name=DELIVER_ALERT.name)

@@ -6,12 +6,15 @@ import logging
 
 from celery.signals import setup_logging, worker_ready
 
+from notify.ehr_auth import ehr_auth
 from shared.broker import get_celery
 from shared.config import get_settings
 from shared.logs import configure_logging
 
 app = get_celery()
 app.autodiscover_tasks(["notify"], related_name="tasks", force=True)
+# An unreadable or unusable EHR key file stops the worker at boot, not at the first alert.
+ehr_auth(get_settings())
 
 
 @setup_logging.connect
@@ -24,7 +27,9 @@ def _say_where_alerts_go(**_kwargs: object) -> None:
     settings = get_settings()
     log = logging.getLogger("neuroscreen.notify")
     if settings.ehr_configured:
-        log.info("alerts go to the EHR", extra={"url": settings.ehr_base_url})
+        log.info(
+            "alerts go to the EHR", extra={"url": settings.ehr_base_url, "auth": settings.ehr_auth}
+        )
         if not settings.public_base_url:
             log.warning(
                 "NEUROSCREEN_PUBLIC_BASE_URL is not set: an alert whose attachment the EHR "
