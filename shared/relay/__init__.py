@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,8 +39,8 @@ def heartbeat_path(settings: Settings) -> Path:
     return settings.data_dir / "relay.heartbeat"
 
 
-def run(settings: Settings, stop: list[bool]) -> None:
-    """Publish due jobs until ``stop[0]`` is set; broker or database outages only back off."""
+def run(settings: Settings, stop: threading.Event) -> None:
+    """Publish due jobs until ``stop`` is set; broker or database outages only back off."""
     relay = OutboxRelay(
         celery_batch_publisher(), redeliver_after_seconds=settings.redeliver_after_seconds
     )
@@ -51,7 +52,7 @@ def run(settings: Settings, stop: list[bool]) -> None:
     heartbeat = heartbeat_path(settings)
     backoff = settings.relay_interval_seconds
     try:
-        while not stop[0]:
+        while not stop.is_set():
             try:
                 relay.run_once()
                 timeout = relay.seconds_until_next_due(RECOVERY_CHECK_SECONDS)
@@ -84,10 +85,10 @@ def main() -> None:
     configure_logging("relay", settings.log_level)
     if settings.relay_metrics_port:
         start_http_server(settings.relay_metrics_port, addr="0.0.0.0")
-    stop = [False]
+    stop = threading.Event()
 
     def request_stop(*_args: object) -> None:
-        stop[0] = True
+        stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
