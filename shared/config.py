@@ -14,10 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Tier = Literal["urgent", "high", "moderate", "low"]
+from shared.tiers import Tier
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
 EhrAuth = Literal["static", "private-key-jwt", "client-secret-basic", "none"]
 
@@ -105,6 +106,21 @@ class Settings(BaseSettings):
     """A notify run's claim on a delivery while it calls the EHR; after it, the delivery
     may be claimed again (a dead worker's). Longer than any EHR write (task time limit)."""
 
+    # Closed loop (README: Alert follow-up): Task due times per tier, from the clinical
+    # basis' tier actions, then a follow-up of the Task in the EHR and one escalation.
+    task_due_urgent_seconds: float = Field(default=4 * 3600, gt=0)
+    """Urgent = same-day emergency assessment: the Task is due 4 h after it was written."""
+    task_due_high_seconds: float = Field(default=3 * 86400, gt=0)
+    """High = specialist work-up within days: 3 days."""
+    task_due_moderate_seconds: float = Field(default=14 * 86400, gt=0)
+    """Moderate = routine work-up: 14 days."""
+    task_due_low_seconds: float = Field(default=30 * 86400, gt=0)
+    """Low alerts only when NEUROSCREEN_ALERT_MIN_TIER=low: 30 days."""
+    task_follow_up_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often notify searches the EHR for its Tasks' status (scheduled by the relay)."""
+    escalation_recipient: str = ""
+    """Who gets the escalation Communication; empty means NEUROSCREEN_COORDINATOR."""
+
     # EHR authentication (README: EHR authentication); checked by _check_ehr_auth
     ehr_auth: EhrAuth | None = None
     """Empty means ``static`` when NEUROSCREEN_EHR_TOKEN is set, else ``none``."""
@@ -146,9 +162,11 @@ class Settings(BaseSettings):
             )
         return " ".join(scopes)
 
-    @field_validator("coordinator")
+    @field_validator("coordinator", "escalation_recipient")
     @classmethod
-    def _coordinator_is_reference(cls, value: str) -> str:
+    def _coordinator_is_reference(cls, value: str, info: ValidationInfo) -> str:
+        if value == "" and info.field_name == "escalation_recipient":
+            return value  # empty: the coordinator (see escalates_to)
         kind, _, ident = value.partition("/")
         allowed = {"Practitioner", "PractitionerRole", "CareTeam", "Organization"}
         if kind not in allowed or not ident:
@@ -204,6 +222,11 @@ class Settings(BaseSettings):
     @property
     def ehr_configured(self) -> bool:
         return bool(self.ehr_base_url)
+
+    @property
+    def escalates_to(self) -> str:
+        """Who receives the escalation of an unaccepted urgent Task."""
+        return self.escalation_recipient or self.coordinator
 
 
 @lru_cache

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from shared.config import Settings, get_settings
 from shared.db import session_scope
@@ -22,11 +22,13 @@ from shared.models import (
     Delivery,
     DeliveryAttempt,
     OutboxMessage,
+    PeriodicJob,
     QuestionnaireResponseRecord,
     RefusedAttachment,
     Screening,
 )
 from shared.models.base import utcnow
+from shared.pipeline import TASK_NOT_PICKED_UP
 
 log = logging.getLogger("neuroscreen.metrics")
 
@@ -119,6 +121,79 @@ class PipelineCollector(Collector):
             "Urgent alerts not delivered within NEUROSCREEN_URGENT_DELIVERY_DEADLINE_SECONDS",
             value=urgent_overdue or 0,
         )
+        yield from _follow_up_metrics()
+
+
+def _follow_up_metrics() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The closed loop: alert Tasks by EHR status, escalations, and periodic jobs' health."""
+    now = utcnow()
+    try:
+        with session_scope() as session:
+            by_status = session.execute(
+                select(Delivery.task_status, func.count())
+                .where(Delivery.state == "notified")
+                .group_by(Delivery.task_status)
+            ).all()
+            escalated = session.scalar(
+                select(func.count()).where(Delivery.escalated_at.is_not(None))
+            )
+            pending = session.scalar(
+                select(func.count()).where(
+                    Delivery.tier == "urgent",
+                    Delivery.state == "notified",
+                    Delivery.escalated_at.is_(None),
+                    Delivery.task_due_at < now,
+                    or_(
+                        Delivery.task_status.is_(None),
+                        Delivery.task_status.in_(TASK_NOT_PICKED_UP),
+                    ),
+                )
+            )
+            jobs = session.execute(
+                select(
+                    PeriodicJob.name,
+                    PeriodicJob.last_success_at,
+                    PeriodicJob.created_at,
+                    PeriodicJob.last_failure,
+                )
+            ).all()
+    except Exception as exc:
+        log.warning("follow-up metrics unavailable", extra={"error": type(exc).__name__})
+        return
+    tasks = GaugeMetricFamily(
+        "neuroscreen_alert_tasks",
+        "Delivered alert Tasks by their status in the EHR (unknown: not seen yet)",
+        labels=["status"],
+    )
+    for status, count in by_status:
+        tasks.add_metric([status or "unknown"], count)
+    yield tasks
+    yield CounterMetricFamily(
+        "neuroscreen_escalations",
+        "Urgent Tasks not accepted by their due time, escalated (NEUROSCREEN_ESCALATION_RECIPIENT)",
+        value=escalated or 0,
+    )
+    yield GaugeMetricFamily(
+        "neuroscreen_escalations_pending",
+        "Urgent Tasks past due and not accepted whose escalation has not been sent yet",
+        value=pending or 0,
+    )
+    age = GaugeMetricFamily(
+        "neuroscreen_periodic_job_age_seconds",
+        "Seconds since a periodic job last succeeded (or since it was set up)",
+        labels=["job"],
+    )
+    failing = GaugeMetricFamily(
+        "neuroscreen_periodic_job_failing",
+        "1 while a periodic job's last run failed, by how (outcome: transient, fatal, auth-failed)",
+        labels=["job", "outcome"],
+    )
+    for name, last_success, created, last_failure in jobs:
+        age.add_metric([name], (now - (last_success or created)).total_seconds())
+        if last_failure:
+            failing.add_metric([name, last_failure], 1)
+    yield age
+    yield failing
 
 
 @lru_cache

@@ -10,21 +10,29 @@ the relay process (:mod:`shared.relay`) with no poll delay.
 (``FOR UPDATE SKIP LOCKED``, so several relay processes never publish the
 same row) and re-enqueue responses whose next step is overdue (the broker
 lost the job). Every task is idempotent, so a duplicate costs a no-op.
+
+The relay is also the scheduler of periodic jobs (no Celery beat): each has a
+:class:`~shared.models.PeriodicJob` row, and the relay publishes the job when
+its ``next_run_at`` has passed, so it runs wherever the relay runs. The row is
+its durable state, so it needs no outbox row: a failed publish leaves
+``next_run_at`` as it was and the next tick tries again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import orjson
 from prometheus_client import Counter
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
-from shared.models import OutboxMessage, QuestionnaireResponseRecord
+from shared.models import OutboxMessage, PeriodicJob, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.pipeline import ACTIVE_STATES, next_task_for
 from shared.tasks import ROUTES, TaskRoute
@@ -78,12 +86,20 @@ class OutboxRelay:
     """Moves due outbox rows to the broker; safe to run in several processes at once."""
 
     def __init__(
-        self, publish: Publish, *, redeliver_after_seconds: float, batch_size: int = 500
+        self,
+        publish: Publish,
+        *,
+        redeliver_after_seconds: float,
+        batch_size: int = 500,
+        periodic: Mapping[TaskRoute, float] | None = None,
     ) -> None:
         self._publish = publish
         self._redeliver_after = timedelta(seconds=redeliver_after_seconds)
         self._batch_size = batch_size
         self._last_recovery = 0.0
+        self._periodic = dict(periodic or {})
+        """Periodic job → interval in seconds (see :func:`shared.tasks.periodic_jobs`)."""
+        self._periodic_rows_exist = False
 
     def publish_due(self) -> int:
         """Publish every due row, a batch per transaction; returns how many were published.
@@ -154,10 +170,54 @@ class OutboxRelay:
                 )
         return len(overdue)
 
+    def schedule_periodic(self) -> int:
+        """Publish every periodic job whose time has come; returns how many were published.
+
+        A row locked by another relay (or by the running job itself) is skipped, so a
+        job is published at most once per interval and never while it still runs.
+        """
+        if not self._periodic:
+            return 0
+        names = {route.name: route for route in self._periodic}
+        if not self._periodic_rows_exist:
+            with session_scope() as session:
+                _create_periodic_rows(session, list(names))
+            self._periodic_rows_exist = True  # only once committed
+        with session_scope() as session:
+            now = utcnow()
+            due = session.scalars(
+                select(PeriodicJob)
+                .where(PeriodicJob.name.in_(list(names)), PeriodicJob.next_run_at <= now)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if due:
+                # Raises while the broker is down: nothing moves, the next tick tries again.
+                self._publish([(names[job.name], {}) for job in due])
+            for job in due:
+                route = names[job.name]
+                PUBLISHED.labels(route.name).inc()
+                job.next_run_at = now + timedelta(seconds=self._periodic[route])
+        return len(due)
+
     def run_once(self) -> int:
-        """One relay tick: recover overdue work (at most every few seconds), then publish."""
+        """One relay tick: recover overdue work and schedule periodic jobs (at most every
+        few seconds), then publish."""
         now = utcnow().timestamp()
         if now - self._last_recovery >= min(5.0, self._redeliver_after.total_seconds() / 2):
             self._last_recovery = now
             self.recover_overdue()
+            self.schedule_periodic()
         return self.publish_due()
+
+
+def _create_periodic_rows(session: Session, names: list[str]) -> None:
+    """Insert the missing periodic-job rows, due now; concurrent relays may race harmlessly."""
+    connection = session.connection()
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    for name in names:
+        connection.execute(
+            dialect_insert(PeriodicJob.__table__)
+            .values(name=name, next_run_at=now, created_at=now)
+            .on_conflict_do_nothing()
+        )

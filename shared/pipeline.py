@@ -105,6 +105,13 @@ def transition(
         delivery.state = to.value
 
 
+TASK_NOT_PICKED_UP = ("draft", "requested", "received", "ready")
+"""Statuses (R4 task-status) of an alert Task that no one has taken on yet. A notified
+response's ``screening-status`` shows its Task's status as ``taskStatus`` once notify's
+follow-up has read it from the EHR; ``rejected`` and ``cancelled`` are decisions someone
+made, so they are shown but never escalated (see ``notify.task_policy``)."""
+
+
 def next_task_for(state: str) -> TaskRoute | None:
     """The job that moves a response on from ``state``, if it still expects one."""
     if state == ResponseState.RECEIVED:

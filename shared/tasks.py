@@ -8,6 +8,10 @@ always acts on what is stored, never on a stale copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 
 @dataclass(frozen=True)
@@ -22,4 +26,13 @@ SCORE_RESPONSE = TaskRoute("neuroscreen.screening.score_response", "screening")
 DELIVER_ALERT = TaskRoute("neuroscreen.notify.deliver_alert", "notify")
 """Payload ``{"response_id": str}``: alert the coordinator about a scored response."""
 
-ROUTES = {route.name: route for route in (SCORE_RESPONSE, DELIVER_ALERT)}
+FOLLOW_UP_TASKS = TaskRoute("neuroscreen.notify.follow_up_tasks", "notify")
+"""Payload ``{}``: read the alert Tasks' status from the EHR and escalate overdue urgent ones.
+Periodic: the outbox relay publishes it every ``NEUROSCREEN_TASK_FOLLOW_UP_INTERVAL_SECONDS``."""
+
+ROUTES = {route.name: route for route in (SCORE_RESPONSE, DELIVER_ALERT, FOLLOW_UP_TASKS)}
+
+
+def periodic_jobs(settings: Settings) -> dict[TaskRoute, float]:
+    """The jobs the outbox relay runs periodically, with their intervals in seconds."""
+    return {FOLLOW_UP_TASKS: settings.task_follow_up_interval_seconds}

@@ -82,5 +82,6 @@ means same-day assessment, so everything it asks for is ``stat``."""
 
 SCREENING_STATUS_EXTENSION = "http://neuroscreen.org/fhir/StructureDefinition/screening-status"
 """Added to a QuestionnaireResponse when the intake serves it: where the response is in the
-pipeline (``state``, ``changed``, ``detail``) and what was written to the EHR
-(``ehrResource``). Never stored with the response, never forwarded."""
+pipeline (``state``, ``changed``, ``detail``), what was written to the EHR
+(``ehrResource``) and what became of the alert Task there (``taskDue``,
+``taskStatus``, ``escalation``). Never stored with the response, never forwarded."""

@@ -3,6 +3,7 @@
 from shared.models.base import Base
 from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
+from shared.models.periodic import PeriodicJob
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "DeliveryAttempt",
     "DerivedResource",
     "OutboxMessage",
+    "PeriodicJob",
     "QuestionnaireResponseRecord",
     "RefusedAttachment",
     "Screening",

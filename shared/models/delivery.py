@@ -34,6 +34,18 @@ class Delivery(Base):
     """Error kind and the EHR's OperationOutcome (JSON), never resource contents."""
     urgent_overdue_reported: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # The closed loop (notify.follow_up, notify.escalation): what became of the Task.
+    task_due_at: Mapped[datetime | None] = mapped_column(Timestamp, index=True)
+    """``Task.restriction.period.end``: when the tier's policy wants the Task acted on."""
+    task_status: Mapped[str | None] = mapped_column(String(32))
+    """The Task's status in the EHR as last seen; None until the follow-up has seen it."""
+    task_status_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    """The EHR's ``meta.lastUpdated`` of the Task version that status was read from."""
+    escalated_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    escalation_recipient: Mapped[str | None] = mapped_column(String(255))
+    escalation_reference: Mapped[str | None] = mapped_column(String(255))
+    """``Communication/<id>`` in the EHR: the one escalation of an unaccepted urgent Task."""
+
 
 class DeliveryAttempt(Base):
     """One POST of the alert Bundle to the EHR, successful or not."""

@@ -27,6 +27,7 @@ from shared.logs import configure_logging
 from shared.outbox import PUBLISH_FAILURES, OutboxRelay
 from shared.relay.publisher import celery_batch_publisher
 from shared.relay.wakeup import Polling, PostgresNotifications, Wakeup
+from shared.tasks import periodic_jobs
 
 log = logging.getLogger("neuroscreen.relay")
 
@@ -42,7 +43,9 @@ def heartbeat_path(settings: Settings) -> Path:
 def run(settings: Settings, stop: threading.Event) -> None:
     """Publish due jobs until ``stop`` is set; broker or database outages only back off."""
     relay = OutboxRelay(
-        celery_batch_publisher(), redeliver_after_seconds=settings.redeliver_after_seconds
+        celery_batch_publisher(),
+        redeliver_after_seconds=settings.redeliver_after_seconds,
+        periodic=periodic_jobs(settings),
     )
     wakeup: Wakeup = (
         Polling(settings.relay_interval_seconds)

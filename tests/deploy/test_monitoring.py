@@ -24,6 +24,7 @@ COUNTERS = {
     "neuroscreen_outbox_publish_failures_total",
     "neuroscreen_redelivered_total",
     "neuroscreen_deliveries_total",
+    "neuroscreen_escalations_total",
     "neuroscreen_alert_attachments_refused_total",
 }
 GAUGES = {
@@ -32,6 +33,10 @@ GAUGES = {
     "neuroscreen_responses",
     "neuroscreen_dead_letters",
     "neuroscreen_urgent_alerts_overdue",
+    "neuroscreen_alert_tasks",
+    "neuroscreen_escalations_pending",
+    "neuroscreen_periodic_job_age_seconds",
+    "neuroscreen_periodic_job_failing",
 }
 HISTOGRAMS = {"neuroscreen_http_request_duration_seconds"}
 NEUROSCREEN_METRICS = (
@@ -108,6 +113,9 @@ def test_rules_cover_what_operators_must_know(rules: list[dict[str, Any]]) -> No
     for metric in (
         "neuroscreen_dead_letters",
         "neuroscreen_urgent_alerts_overdue",
+        "neuroscreen_escalations_pending",
+        "neuroscreen_escalations_total",
+        "neuroscreen_periodic_job_age_seconds",
         "neuroscreen_alert_attachments_refused_total",
         "neuroscreen_outbox_depth",
         "neuroscreen_outbox_oldest_age_seconds",

@@ -8,8 +8,9 @@
 //   * the page loads with no page error, console error, failed or non-local request;
 //   * every linkId of the Questionnaire is in LHC-Forms' form model (help display items,
 //     which LHC-Forms turns into the parent's help text, are checked as that help text);
-//   * enableWhen: regions, spread-pattern, duration, progression and recent-infection are
-//     hidden until a symptom is answered yes, then shown; urgent-advice stays hidden;
+//   * enableWhen: regions, spread-pattern, duration, onset-speed, progression and
+//     recent-infection are hidden until a symptom is answered yes, then shown; urgent-advice
+//     and central-advice stay hidden; chemotherapy-when follows chemotherapy = Yes;
 //     testicular-pain is shown while sex is unanswered, hidden for Female, shown for Male;
 //   * the answers typed and clicked are in the QuestionnaireResponse LHC-Forms produces.
 // The last line on stdout is a JSON summary (read by test_lhc_forms.py).
@@ -38,7 +39,7 @@ const CHROMIUM_FLAGS = [
 ];
 
 // Items whose enableWhen hangs on the symptom questions (any symptom = yes enables them).
-const SYMPTOM_GATED = ['regions', 'spread-pattern', 'duration', 'progression', 'recent-infection'];
+const SYMPTOM_GATED = ['regions', 'spread-pattern', 'duration', 'onset-speed', 'progression', 'recent-infection'];
 const ANSWER_SYSTEM = 'http://neuroscreen.org/fhir/CodeSystem/screen-answers';
 
 class RenderFailure extends Error {}
@@ -254,7 +255,7 @@ async function run(questionnairePath, qrPath, screenshotPath, cleanup) {
   const questionCount = linkIds.filter((i) => !['group', 'display'].includes(i.type)).length;
 
   // 3. enableWhen before any answer.
-  await expectShown(page, [...SYMPTOM_GATED, 'urgent-advice'], false, 'before any answer');
+  await expectShown(page, [...SYMPTOM_GATED, 'urgent-advice', 'central-advice', 'chemotherapy-when'], false, 'before any answer');
   await expectShown(page, ['testicular-pain', 'burning', 'age'], true, 'before any answer');
 
   // 4. Answer like a patient: click and type on the page.
@@ -290,6 +291,15 @@ async function run(questionnairePath, qrPath, screenshotPath, cleanup) {
   await click(page, `${await idOf('weight-loss')}|true`);
   await click(page, `${await idOf('known-conditions')}|${ANSWER_SYSTEM}|sjogren`);
   await click(page, `${await idOf('diabetes')}|false`);
+  // 1.1.0: chemotherapy-when is asked only after chemotherapy = Yes.
+  await click(page, `${await idOf('one-side-body')}|false`);
+  await expectShown(page, ['central-advice'], false, 'when one-side-body is No');
+  await click(page, `${await idOf('chemotherapy')}|false`);
+  await expectShown(page, ['chemotherapy-when'], false, 'when chemotherapy is No');
+  await click(page, `${await idOf('chemotherapy')}|true`);
+  await expectShown(page, ['chemotherapy-when'], true, 'when chemotherapy is Yes');
+  await click(page, `${await idOf('chemotherapy-when')}|${ANSWER_SYSTEM}|over-12-months-ago`);
+  await click(page, `${await idOf('onset-speed')}|${ANSWER_SYSTEM}|weeks-to-months`);
 
   // Answered, and shown as answered.
   check(

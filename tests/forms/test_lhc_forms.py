@@ -32,7 +32,7 @@ from shared.fhir.outcome import FhirError
 
 FORMS_DIR = Path(__file__).resolve().parent
 ROOT = FORMS_DIR.parents[1]
-QUESTIONNAIRE = ROOT / "services/intake/intake/questionnaire/immune-neuropathy-screen.json"
+QUESTIONNAIRE = ROOT / "shared/fhir/questionnaire/immune-neuropathy-screen.json"
 RENDER_SCRIPT = FORMS_DIR / "render.mjs"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REQUIRED = os.environ.get("NEUROSCREEN_REQUIRE_SERVICES") == "1"
@@ -164,6 +164,7 @@ def test_what_lhc_forms_produces_is_what_the_patient_entered(rendered: dict[str,
     assert set(rendered["summary"]["answered"]) == {
         "age", "sex", "burning", "electric-shocks", "tingling", "numbness", "regions",
         "spread-pattern", "recent-infection", "weight-loss", "known-conditions", "diabetes",
+        "one-side-body", "chemotherapy", "chemotherapy-when", "onset-speed",
     }  # fmt: skip
 
 
@@ -205,6 +206,11 @@ def test_lhc_forms_response_passes_the_intake_validator(rendered: dict[str, Any]
     assert answers["weight-loss"] is True
     assert answers["diabetes"] is False
     assert "testicular-pain" not in answers  # hidden once sex is Female
+    # Version 1.1.0 items, the enableWhen-dependent one included.
+    assert answers["one-side-body"] is False
+    assert answers["chemotherapy"] is True
+    assert answers["chemotherapy-when"] == "over-12-months-ago"
+    assert answers["onset-speed"] == "weeks-to-months"
 
 
 def test_screenshot_shows_the_whole_form(rendered: dict[str, Any]) -> None:

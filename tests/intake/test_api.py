@@ -46,10 +46,14 @@ def test_metadata_is_public_and_lists_what_is_implemented(intake_stack: Stack):
 def test_questionnaire_by_id_and_by_canonical(api: httpx.Client):
     by_id = api.get("/Questionnaire/immune-neuropathy-screen").json()
     assert by_id["url"] == "http://neuroscreen.org/fhir/Questionnaire/immune-neuropathy-screen"
-    assert by_id["version"] == "1.0.0"
+    assert by_id["version"] == "1.1.0"
     found = api.get("/Questionnaire", params={"url": by_id["url"]}).json()
     assert found["total"] == 1
     assert found["entry"][0]["resource"]["id"] == "immune-neuropathy-screen"
+    for query in ({"url": by_id["url"] + "|1.1.0"}, {"url": by_id["url"], "version": "1.1.0"}):
+        assert api.get("/Questionnaire", params=query).json()["total"] == 1
+    # Only the current version is served; a 1.0.0 response still validates against it.
+    assert api.get("/Questionnaire", params={"version": "1.0.0"}).json()["total"] == 0
     assert api.get("/Questionnaire", params={"url": "http://other/Q"}).json()["total"] == 0
     assert api.get("/Questionnaire/unknown").status_code == 404
 

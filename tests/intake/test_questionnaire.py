@@ -1,8 +1,10 @@
 """The screening Questionnaire: valid R4, true to the contract, and safe to render.
 
-The contract table below is copied from the questionnaire contract (v1) on
+The contract table below is copied from the questionnaire contract (1.1.0) on
 purpose: it is an external interface, so a change to the Questionnaire that
-breaks it must fail here even where the shared spec is not checked out.
+breaks it must fail here even where the shared spec is not checked out. It is
+the only copy of the items outside the Questionnaire itself: the engine and
+every other test read the Questionnaire.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
 
 from intake.questionnaire import (
+    ACCEPTED_VERSIONS,
     ANSWER_SYSTEM,
     CANONICAL,
     SCREENING_INDEX,
@@ -84,17 +87,38 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
             "hypothyroidism", "nerve-injury",
         )
     },
+    # Version 1.1.0 additions
+    "onset-speed": (C, ("sudden", "days", "weeks-to-months", "years")),
+    "chemotherapy-when": (C, ("within-12-months", "over-12-months-ago")),
+    **{
+        link: (B, ())
+        for link in (
+            "one-side-body", "pain", "bladder-bowel", "saddle-numbness", "trunk-band",
+            "back-neck-pain", "headache-jaw", "family-neuropathy", "nerve-medicines",
+            "kidney-failure", "hiv", "cancer",
+        )
+    },
+}  # fmt: skip
+ADDED_IN_1_1 = {
+    "onset-speed", "one-side-body", "pain", "bladder-bowel", "saddle-numbness", "trunk-band",
+    "back-neck-pain", "headache-jaw", "family-neuropathy", "nerve-medicines",
+    "chemotherapy-when", "kidney-failure", "hiv", "cancer",
 }  # fmt: skip
 REPEATING = {"regions", "known-conditions"}
 REQUIRED = {"age"}
 RED_FLAGS = {
     "rapid-ascending-weakness", "breathing-swallowing", "face-weakness", "double-vision",
-    "vision-loss", "foot-wrist-drop",
+    "vision-loss", "foot-wrist-drop", "one-side-body", "bladder-bowel", "saddle-numbness",
+    "trunk-band", "back-neck-pain", "headache-jaw",
 }  # fmt: skip
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
 ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
+SHORT_TEXT = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-shortText"
+OPTION_SHORT_TEXT = "http://neuroscreen.org/fhir/StructureDefinition/answer-short-text"
 ALLOWED_EXTENSIONS = {
     ITEM_CONTROL,
+    SHORT_TEXT,
+    OPTION_SHORT_TEXT,
     "http://hl7.org/fhir/StructureDefinition/minValue",
     "http://hl7.org/fhir/StructureDefinition/maxValue",
 }
@@ -122,7 +146,8 @@ def test_metadata():
         == CANONICAL
         == ("http://neuroscreen.org/fhir/Questionnaire/immune-neuropathy-screen")
     )
-    assert q["version"] == VERSION == "1.0.0"
+    assert q["version"] == VERSION == "1.1.0"
+    assert ACCEPTED_VERSIONS == ("1.0.0", "1.1.0")
     assert q["status"] == "active"
     assert q["subjectType"] == ["Patient"]
     assert q["name"] and q["title"] and q["publisher"] and q["date"]
@@ -143,6 +168,42 @@ def test_every_contract_item_once_with_its_type_and_codes():
         assert all(o["system"] == ANSWER_SYSTEM and o["display"].strip() for o in options)
         assert "answerValueSet" not in item
         assert item["text"].strip()
+
+
+def test_the_1_1_additions_are_where_a_patient_expects_them():
+    """Each new question sits in the group its topic belongs to, after the 1.0.0 items it
+    extends, so the form reads in the same order as before with the new questions added."""
+    groups = {link: ANCESTORS[link][0]["linkId"] for link in ADDED_IN_1_1}
+    assert groups == {
+        "pain": "symptoms",
+        **dict.fromkeys(
+            ("one-side-body", "bladder-bowel", "saddle-numbness", "trunk-band"), "where"
+        ),
+        "onset-speed": "course",
+        "back-neck-pain": "course",
+        "headache-jaw": "whole-body",
+        **dict.fromkeys(
+            ("family-neuropathy", "nerve-medicines", "chemotherapy-when", "kidney-failure",
+             "hiv", "cancer"),
+            "history",
+        ),
+    }  # fmt: skip
+    order = list(ITEMS)
+    assert order.index("chemotherapy-when") == order.index("chemotherapy") + 1
+
+
+def short_text(item: dict[str, Any], url: str = SHORT_TEXT) -> str | None:
+    return next((e["valueString"] for e in item.get("extension", []) if e["url"] == url), None)
+
+
+def test_every_question_and_answer_has_a_short_clinician_wording():
+    """Evidence in screening results quotes these ("nasal polyps: yes"), not the question."""
+    for link_id in CONTRACT:
+        item = ITEMS[link_id]
+        text = short_text(item)
+        assert text and text.strip() == text and len(text) < len(item["text"]), link_id
+        for option in item.get("answerOption", []):
+            assert short_text(option, OPTION_SHORT_TEXT), (link_id, option)
 
 
 def test_items_outside_the_contract_are_groups_or_display_only():
@@ -254,6 +315,26 @@ def test_course_questions_follow_any_nerve_problem():
     assert not enabled("duration", {"age": 40})
     assert enabled("duration", {"double-vision": True})
     assert enabled("recent-infection", {"rapid-ascending-weakness": True})
+    for link_id in ("duration", "progression", "onset-speed"):
+        assert not enabled(link_id, {"pain": False})
+        assert enabled(link_id, {"one-side-body": True})
+        assert enabled(link_id, {"bladder-bowel": True})
+
+
+@pytest.mark.parametrize(
+    ("answers", "shown"),
+    [({}, False), ({"chemotherapy": False}, False), ({"chemotherapy": True}, True)],
+)
+def test_chemotherapy_when_is_asked_only_after_chemotherapy(answers, shown):
+    assert enabled("chemotherapy-when", answers) is shown
+
+
+@pytest.mark.parametrize("link_id", ["one-side-body", "bladder-bowel", "saddle-numbness"])
+def test_a_central_emergency_answer_shows_the_urgent_advice(link_id):
+    assert not enabled("central-advice", {})
+    assert not enabled("central-advice", {link_id: False})
+    assert enabled("central-advice", {link_id: True})
+    assert "today" in ITEMS["central-advice"]["text"]
 
 
 def test_index_matches_the_contract():
@@ -270,8 +351,13 @@ def test_index_matches_the_contract():
     assert (age.min_value, age.max_value) == (0, 130)
 
 
+def question(link_id: str, **more: Any) -> dict[str, Any]:
+    short = [{"url": SHORT_TEXT, "valueString": link_id}]
+    return {"linkId": link_id, "type": "boolean", "extension": short, **more}
+
+
 def test_index_refuses_a_broken_questionnaire():
-    twice = {"item": [{"linkId": "a", "type": "boolean"}, {"linkId": "a", "type": "boolean"}]}
+    twice = {"item": [question("a"), question("a")]}
     with pytest.raises(ValueError, match="used twice"):
         QuestionnaireIndex.compile(twice, ANSWER_SYSTEM)
     foreign = {"item": [{"linkId": "a", "type": "choice",
@@ -280,3 +366,10 @@ def test_index_refuses_a_broken_questionnaire():
         QuestionnaireIndex.compile(foreign, ANSWER_SYSTEM)
     with pytest.raises(ValueError, match="unsupported type"):
         QuestionnaireIndex.compile({"item": [{"linkId": "a", "type": "date"}]}, ANSWER_SYSTEM)
+    unworded = {"item": [{"linkId": "a", "type": "boolean"}]}
+    with pytest.raises(ValueError, match="short wording"):
+        QuestionnaireIndex.compile(unworded, ANSWER_SYSTEM)
+    option = {"valueCoding": {"system": ANSWER_SYSTEM, "code": "y"}}
+    unworded_option = {"item": [question("a", type="choice", answerOption=[option])]}
+    with pytest.raises(ValueError, match="short wording"):
+        QuestionnaireIndex.compile(unworded_option, ANSWER_SYSTEM)

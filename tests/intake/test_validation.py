@@ -91,9 +91,32 @@ def test_mixed_nesting_passes():
     assert validate_questionnaire_response(body(resource)).answers["burning"] is True
 
 
-@pytest.mark.parametrize("questionnaire", [CANONICAL, f"{CANONICAL}|1.0.0"])
+@pytest.mark.parametrize("questionnaire", [CANONICAL, f"{CANONICAL}|1.0.0", f"{CANONICAL}|1.1.0"])
 def test_bare_or_versioned_canonical(questionnaire):
     validate_questionnaire_response(body(make_response(BASIC, questionnaire=questionnaire)))
+
+
+NEW_IN_1_1 = {"bladder-bowel": True, "onset-speed": "sudden", "chemotherapy": True,
+              "chemotherapy-when": "within-12-months"}  # fmt: skip
+
+
+def test_a_1_1_response_keeps_its_new_answers():
+    resource = make_response({**BASIC, **NEW_IN_1_1}, questionnaire=f"{CANONICAL}|1.1.0")
+    assert validate_questionnaire_response(body(resource)).answers == {**BASIC, **NEW_IN_1_1}
+
+
+def test_a_response_citing_1_0_0_may_answer_1_1_items():
+    """Deliberate: a linkId means the same in every 1.x version, so the answer is kept and
+    screened rather than the response refused (it may report an emergency)."""
+    resource = make_response({**BASIC, **NEW_IN_1_1}, questionnaire=f"{CANONICAL}|1.0.0")
+    assert validate_questionnaire_response(body(resource)).answers == {**BASIC, **NEW_IN_1_1}
+
+
+def test_new_items_are_checked_like_the_old_ones():
+    resource = make_response({**BASIC, "onset-speed": "instantly"})
+    assert rejected(resource, Unprocessable) == [
+        ("QuestionnaireResponse.item[3].item[0].answer[0].valueCoding.code", "code-invalid")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -253,6 +276,7 @@ def test_status_must_be_final(status):
     [
         (None, "required"),
         (f"{CANONICAL}|2.0.0", "not-supported"),
+        (f"{CANONICAL}|1.2.0", "not-supported"),
         (f"{CANONICAL}|1.0", "not-supported"),
         (f"{CANONICAL}|", "not-supported"),
         ("http://example.org/Questionnaire/other", "value"),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from screening.engine import AnswerError, answers_from_questionnaire_response, evaluate
-from screening.knowledge import Knowledge
+from screening.knowledge import Knowledge, load_knowledge
 
 CANONICAL = "http://neuroscreen.org/fhir/Questionnaire/immune-neuropathy-screen"
 SYSTEM = "http://neuroscreen.org/fhir/CodeSystem/screen-answers"
@@ -80,12 +80,21 @@ def test_unanswered_items_are_absent_not_false(knowledge: Knowledge):
     assert answers_from_questionnaire_response(resource, knowledge) == {}
 
 
-@pytest.mark.parametrize("questionnaire", [CANONICAL, CANONICAL + "|1.0.0", None])
-def test_accepts_the_canonical_with_or_without_version(questionnaire, knowledge: Knowledge):
+@pytest.mark.parametrize(
+    "questionnaire", [CANONICAL, CANONICAL + "|1.0.0", CANONICAL + "|1.1.0", None]
+)
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])
+def test_accepts_the_canonical_with_or_without_version(questionnaire, version):
+    """Contract minor versions are additive: every knowledge of major 1 reads 1.0.0 and
+    1.1.0 responses. Each reads every item of the one Questionnaire (1.0.0's rules just
+    never look at the 1.1.0 items)."""
     resource = response(
-        {"linkId": "age", "answer": [{"valueInteger": 30}]}, questionnaire=questionnaire
+        {"linkId": "age", "answer": [{"valueInteger": 30}]},
+        {"linkId": "one-side-body", "answer": [{"valueBoolean": True}]},
+        questionnaire=questionnaire,
     )
-    assert answers_from_questionnaire_response(resource, knowledge) == {"age": 30}
+    answers = answers_from_questionnaire_response(resource, load_knowledge(version))
+    assert answers == {"age": 30, "one-side-body": True}
 
 
 def test_uses_the_current_knowledge_by_default():

@@ -10,112 +10,34 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures.responses import make_response
 
-from screening.engine import evaluate
+from screening.engine import AnswerError, answers_from_questionnaire_response, evaluate
 from screening.knowledge import Knowledge, KnowledgeError, load_knowledge, load_knowledge_file
 from screening.knowledge.loader import KNOWLEDGE_DIR
+from shared.fhir.codesystems import CODE_SYSTEMS
+from shared.fhir.questionnaire import ANSWER_SYSTEM, CANONICAL, SCREENING_INDEX, VERSION
+from shared.tiers import TIER_ORDER
 
 KB_FILE = KNOWLEDGE_DIR / "v1.yaml"
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    """This module checks knowledge 1.0.0 against contract 1.0.0 (2.0.0 is the default)."""
+    return load_knowledge("1.0.0")
+
+
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
 """The project's shared spec, checked out beside the repository (skipped when absent)."""
 
-# The questionnaire contract v1, transcribed from questionnaire-contract.md.
-BOOLEAN_ITEMS = [
-    "burning",
-    "painful-cold",
-    "electric-shocks",
-    "tingling",
-    "pins-needles",
-    "numbness",
-    "itching",
-    "weakness",
-    "balance",
-    "touch-sensitivity",
-    "face-weakness",
-    "double-vision",
-    "vision-loss",
-    "foot-wrist-drop",
-    "rapid-ascending-weakness",
-    "recent-infection",
-    "breathing-swallowing",
-    "adult-onset-asthma",
-    "nasal-polyps",
-    "chronic-sinusitis",
-    "high-eosinophils",
-    "joint-swelling",
-    "morning-stiffness",
-    "facial-rash",
-    "mouth-ulcers",
-    "dry-eyes-mouth",
-    "raynaud",
-    "weight-loss",
-    "fever-sweats",
-    "skin-lesions",
-    "abdominal-pain-meals",
-    "new-hypertension",
-    "gut-symptoms",
-    "iron-deficiency",
-    "muscle-pain",
-    "testicular-pain",
-    "blood-protein-urine",
-    "hepatitis-b",
-    "hepatitis-c",
-    "family-autoimmune",
-    "diabetes",
-    "alcohol",
-    "chemotherapy",
-    "b12-deficiency",
-    "hypothyroidism",
-    "nerve-injury",
-]
-CHOICE_ITEMS = {
-    "regions": (True, "left-hand right-hand left-arm right-arm left-foot right-foot left-leg "
-                      "right-leg face trunk"),
-    "spread-pattern": (False, "both-sides-from-feet started-hands-face-trunk separate-nerves "
-                              "one-area unsure"),
-    "duration": (False, "under-4-weeks 4-to-8-weeks 2-to-12-months over-1-year"),
-    "progression": (False, "worse-over-days worse-over-weeks stable improving"),
-    "sex": (False, "female male other"),
-    "known-conditions": (True, "rheumatoid-arthritis lupus sjogren egpa polyarteritis-nodosa "
-                               "celiac other-vasculitis none"),
-}  # fmt: skip
-TIERS = {"urgent", "high", "moderate", "low"}
-PATTERNS = {"mononeuritis-multiplex", "symmetric-polyneuropathy", "non-length-dependent",
-            "cranial-neuropathy", "single-nerve", "none"}  # fmt: skip
+PATTERNS = {
+    c["code"] for c in CODE_SYSTEMS["neuropathy-pattern"]["concept"]
+}  # the published CodeSystems, not copies
+WORKUP = {c["code"] for c in CODE_SYSTEMS["workup"]["concept"]}
 CONDITIONS = {"egpa", "polyarteritis-nodosa", "lupus", "sjogren", "rheumatoid-arthritis", "celiac"}
-WORKUP = frozenset(
-    [
-        "cbc-differential",
-        "esr",
-        "crp",
-        "metabolic-panel",
-        "hba1c",
-        "vitamin-b12",
-        "tsh",
-        "spep",
-        "urinalysis",
-        "ana",
-        "anti-dsdna",
-        "complement",
-        "anca",
-        "ige",
-        "anti-ssa-ssb",
-        "rheumatoid-factor",
-        "anti-ccp",
-        "celiac-serology",
-        "hepatitis-serology",
-        "ncs-emg",
-        "mri",
-        "ct",
-        "chest-imaging",
-        "nerve-biopsy",
-        "skin-biopsy",
-        "neurology-referral",
-        "rheumatology-referral",
-        "gastroenterology-referral",
-        "emergency-assessment",
-    ]
-)
+QUESTIONS = {link_id: item for link_id, item in SCREENING_INDEX.items() if item.answerable}
+"""The Questionnaire's questions: the one definition of the items (no copy here)."""
 
 
 def raw_knowledge() -> dict[str, Any]:
@@ -125,30 +47,56 @@ def raw_knowledge() -> dict[str, Any]:
 # -- the contract ---------------------------------------------------------------------------
 
 
-def test_contract_items_are_exactly_the_published_ones(knowledge: Knowledge):
+def test_contract_items_are_the_questionnaire_questions(knowledge: Knowledge):
+    """The engine reads its items from the Questionnaire: same types, codes and wording."""
     items = knowledge.items
-    assert set(items) == set(BOOLEAN_ITEMS) | set(CHOICE_ITEMS) | {"age"}
-    for link_id in BOOLEAN_ITEMS:
-        assert items[link_id].kind == "boolean"
-    assert items["age"].kind == "integer"
+    assert set(items) == set(QUESTIONS)
+    for link_id, question in QUESTIONS.items():
+        spec = items[link_id]
+        assert (spec.kind, spec.repeats, spec.required) == (
+            question.type,
+            question.repeats,
+            question.required,
+        )
+        assert spec.codes == question.options
+        assert spec.text == question.short_text
+        assert dict(spec.code_text or {}) == dict(question.option_text)
     assert items["age"].required
-    for link_id, (repeats, codes) in CHOICE_ITEMS.items():
-        assert items[link_id].kind == "choice"
-        assert items[link_id].repeats is repeats
-        assert items[link_id].codes == tuple(codes.split())
+
+
+def test_age_range_is_the_questionnaire_range(knowledge: Knowledge):
+    """The intake and the engine accept the same ages (they once disagreed: 130 vs 150)."""
+    age = SCREENING_INDEX["age"]
+    assert knowledge.items["age"].numbers == range(age.min_value, age.max_value + 1)
+    assert evaluate({"age": age.max_value}, knowledge).tier == "low"
+    with pytest.raises(AnswerError, match="age"):
+        evaluate({"age": age.max_value + 1}, knowledge)
+
+
+def test_the_knowledge_file_carries_no_copy_of_the_items():
+    data = raw_knowledge()
+    assert data["questionnaire"] == ["1.0.0", "1.1.0"]
+    assert "tiers" not in data["outputs"]
 
 
 def test_output_codes_are_exactly_the_published_ones(knowledge: Knowledge):
     contract = knowledge.contract
-    assert contract.canonical == (
-        "http://neuroscreen.org/fhir/Questionnaire/immune-neuropathy-screen"
-    )
-    assert contract.version == "1.0.0"
-    assert contract.answer_system == "http://neuroscreen.org/fhir/CodeSystem/screen-answers"
-    assert set(contract.tiers) == TIERS
+    assert contract.canonical == CANONICAL
+    assert contract.version == VERSION == "1.1.0"
+    assert contract.cites(CANONICAL)
+    assert contract.cites(f"{CANONICAL}|1.0.0")
+    assert contract.cites(f"{CANONICAL}|1.1.0")
+    assert not contract.cites(f"{CANONICAL}|2.0.0")
+    assert contract.answer_system == ANSWER_SYSTEM
+    assert contract.tiers == TIER_ORDER
     assert set(contract.patterns) == PATTERNS
     assert set(contract.conditions) == CONDITIONS
-    assert set(contract.workup) == WORKUP
+    assert set(contract.workup) <= WORKUP
+
+
+def test_tiers_are_the_published_screening_tiers():
+    assert {c["code"] for c in CODE_SYSTEMS["screening-tier"]["concept"]} == set(TIER_ORDER)
+    assert TIER_ORDER == ("low", "moderate", "high", "urgent")
 
 
 @pytest.mark.skipif(not SPEC_DIR.exists(), reason="the shared spec is not checked out here")
@@ -169,8 +117,6 @@ def test_contract_matches_the_markdown_contract(knowledge: Knowledge):
 def rules(data: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every mapping in the knowledge file that is a rule (has an id, or is a fact/dn4)."""
     if isinstance(data, dict):
-        if "id" in data and "source" not in data and path.startswith("questionnaire"):
-            return
         if "when" in data or ("id" in data and path != ""):
             yield path, data
         for key, value in data.items():
@@ -216,19 +162,18 @@ def conditions_in(rule: Any) -> Iterator[dict[str, Any]]:
 
 def test_every_code_used_exists_in_the_contract():
     data = raw_knowledge()
-    choices = {k: set(v[1].split()) for k, v in CHOICE_ITEMS.items()}
-    items = set(BOOLEAN_ITEMS) | set(choices) | {"age"}
+    choices = {link_id: set(item.options) for link_id, item in QUESTIONS.items()}
     for section in ("facts", "signs", "patterns", "conditions", "alternative_causes",
                     "red_flags", "tiers", "workup", "considerations", "key_items", "dn4"):  # fmt: skip
         for node in conditions_in(data[section]):
             if "item" in node:
-                assert node["item"] in items, node
+                assert node["item"] in QUESTIONS, node
                 for test in ("in", "includes", "only"):
                     if test in node:
                         assert set(node[test]) <= choices[node["item"]], node
             for key in ("any_yes", "any_answered", "items"):
                 if key in node:
-                    assert set(node[key]) <= items, node
+                    assert set(node[key]) <= set(QUESTIONS), node
             if "pattern" in node:
                 assert node["pattern"] in PATTERNS, node
             if "explains" in node:
@@ -240,7 +185,7 @@ def test_every_code_used_exists_in_the_contract():
                     named = node[key] if isinstance(node[key], list) else [node[key]]
                     assert set(named) <= CONDITIONS | {"any"}, node
             if "tier" in node and isinstance(node["tier"], str):
-                assert node["tier"] in TIERS, node
+                assert node["tier"] in TIER_ORDER, node
     assert set(data["conditions"]) == CONDITIONS
 
 
@@ -264,7 +209,6 @@ def test_egpa_weights_follow_the_criteria(knowledge: Knowledge):
 
 
 def test_load_knowledge_is_cached_per_version(knowledge: Knowledge):
-    assert load_knowledge() is knowledge
     assert load_knowledge("1.0.0") is knowledge
     assert knowledge.version == "1.0.0"
     assert knowledge.label == "neuroscreen-kb 1.0.0"
@@ -346,6 +290,18 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         "unknown placeholders",
     ),
     "bad version": (lambda d: d.update(version="one"), "version"),
+    "written for another Questionnaire": (
+        lambda d: d.update(questionnaire=["2.0.0"]),
+        "written for Questionnaire 2.0.0, but the published Questionnaire is 1.1.0",
+    ),
+    "a copy of the items": (
+        lambda d: d.update(questionnaire={"version": "1.1.0", "items": {}}),
+        "questionnaire",
+    ),
+    "unknown tier action": (
+        lambda d: d["tiers"]["actions"].update(critical="call now"),
+        "tier actions must be exactly",
+    ),
     "dn4 cut-off out of range": (lambda d: d["dn4"].update(cutoff=9), "out of range"),
 }
 
@@ -381,36 +337,7 @@ def test_a_weight_changes_results_without_code_changes(tmp_path: Path, knowledge
     assert after.suspicions[0].level == "low"
 
 
-INTAKE_QUESTIONNAIRE = (
-    Path(__file__).resolve().parents[2]
-    / "services/intake/intake/questionnaire/immune-neuropathy-screen.json"
-)
-
-
-@pytest.mark.skipif(not INTAKE_QUESTIONNAIRE.exists(), reason="no published Questionnaire")
-def test_contract_matches_the_published_questionnaire(knowledge: Knowledge):
-    """The Questionnaire the intake serves and the engine's contract copy agree."""
-    import json
-
-    questionnaire = json.loads(INTAKE_QUESTIONNAIRE.read_text("utf-8"))
-    assert questionnaire["url"] == knowledge.contract.canonical
-    assert questionnaire["version"] == knowledge.contract.version
-    kinds = {"boolean": "boolean", "integer": "integer", "choice": "choice", "coding": "choice"}
-    found = {}
-    stack = list(questionnaire["item"])
-    while stack:
-        item = stack.pop()
-        stack.extend(item.get("item", []))
-        if item["type"] in kinds:
-            codes = tuple(o["valueCoding"]["code"] for o in item.get("answerOption", []))
-            found[item["linkId"]] = (kinds[item["type"]], bool(item.get("repeats")), codes)
-    expected = {
-        link_id: (spec.kind, spec.repeats, spec.codes) for link_id, spec in knowledge.items.items()
-    }
-    assert found == expected
-
-
-def test_every_condition_form_compiles_and_explains(tmp_path: Path):
+def test_every_condition_form_loads_and_explains(tmp_path: Path):
     """Forms v1 does not use yet (age bounds, ``is: false``) work when a version needs them."""
     data = raw_knowledge()
     data["conditions"]["egpa"]["proxies"].append(
@@ -441,3 +368,86 @@ def test_every_condition_form_compiles_and_explains(tmp_path: Path):
     assert result.suspicions[0].score == 6.0
     older = evaluate({"age": 75, "high-eosinophils": True}, knowledge)
     assert "egpa-age-band" not in {c.rule_id for c in older.suspicions[0].contributions}
+
+
+@pytest.mark.parametrize("version", ["", "|1.0.0", "|1.1.0"])
+def test_the_engine_reads_1_1_answers_whatever_version_is_cited(version: str):
+    """As the intake does: a response citing 1.0.0 keeps its answers to 1.1.0 items."""
+    resource = make_response(
+        {"age": 70, "bladder-bowel": True, "onset-speed": "days"},
+        questionnaire=CANONICAL + version,
+    )
+    answers = answers_from_questionnaire_response(resource)
+    assert answers == {"age": 70, "bladder-bowel": True, "onset-speed": "days"}
+
+
+def with_2_0_capabilities(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of 1.0.0 using the fields knowledge 2.0.0 needs (all optional, inert in 1.0.0)."""
+    data["dn4"]["pain_items"] = ["pain", "burning"]
+    egpa = data["conditions"]["egpa"]
+    egpa["independent_proxies"] = 2
+    egpa["high_requires"] = {"item": "high-eosinophils", "is": True}
+    egpa["proxies"][1]["group"] = "airway"
+    egpa["proxies"][2]["group"] = "airway"
+    data["alternative_causes"]["causes"][0]["when"] = {"item": "duration", "answered": True}
+    flag = data["red_flags"][0]
+    flag["workup"] = [*data["workup"]["emergency"]["codes"], "mri"]
+    return data
+
+
+def test_the_fields_knowledge_2_uses_load_and_are_checked(tmp_path: Path):
+    knowledge = load_knowledge_file(write(tmp_path, with_2_0_capabilities(raw_knowledge())))
+    assert knowledge.dn4.pain_items == ("pain", "burning")
+    egpa = next(c for c in knowledge.conditions if c.code == "egpa")
+    assert egpa.independent_proxies == 2
+    assert egpa.high_requires is not None
+    assert egpa.groups["egpa-asthma"] == egpa.groups["egpa-nasal-polyps"] == "airway"
+    assert egpa.groups["egpa-eosinophilia"] == "egpa-eosinophilia"
+    assert knowledge.alternatives.causes[0].when is not None
+    steps = knowledge.red_flags[0].steps
+    assert steps.codes[-1] == "mri"
+    assert steps.id == knowledge.red_flags[0].id
+    assert knowledge.workup_steps["mri", (steps.id,)].reasons == ("red-flag",)
+
+
+BAD_2_0: dict[str, tuple[Mutation, str]] = {
+    "flag work-up without emergency assessment first": (
+        lambda d: d["red_flags"][0].update(workup=["mri"]),
+        "must start with",
+    ),
+    "flag work-up code unknown": (
+        lambda d: d["red_flags"][0].update(workup=["emergency-assessment", "x-ray"]),
+        "not workup codes",
+    ),
+    "high_requires looking at the tier": (
+        lambda d: d["conditions"]["egpa"].update(high_requires={"tier_at_least": "high"}),
+        "egpa high_requires: a suspicions rule cannot look at the tier",
+    ),
+    "cause condition looking at suspicions": (
+        lambda d: d["alternative_causes"]["causes"][0].update(when={"suspicion": "any"}),
+        "cannot look at the suspicion",
+    ),
+    "pain item that is not a boolean": (
+        lambda d: d["dn4"].update(pain_items=["age"]),
+        "not a boolean question",
+    ),
+    "no independent proxy at all": (
+        lambda d: d["conditions"]["egpa"].update(independent_proxies=0),
+        "independent_proxies",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", BAD_2_0, ids=list(BAD_2_0))
+def test_bad_2_0_fields_fail_loudly(mutation: str, tmp_path: Path):
+    mutate, message = BAD_2_0[mutation]
+    data = with_2_0_capabilities(raw_knowledge())
+    mutate(data)
+    with pytest.raises(KnowledgeError, match=re.compile(message, re.DOTALL)):
+        load_knowledge_file(write(tmp_path, data))
+
+
+def test_a_pattern_rule_may_give_none(tmp_path: Path):
+    data = raw_knowledge()
+    data["patterns"][0]["pattern"] = "none"
+    assert load_knowledge_file(write(tmp_path, data)).patterns[0].pattern == "none"

@@ -40,6 +40,7 @@ from screening.result import (
 )
 from shared.fhir import codes
 from shared.fhir.codesystems import CODE_SYSTEMS
+from shared.fhir.questionnaire import SCREENING_INDEX
 
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 VERIFICATION = "http://neuroscreen.org/fhir/StructureDefinition/code-verification"
@@ -272,6 +273,16 @@ def test_dn4_below_cutoff_is_negative():
     assert obs["valueInteger"] == 1
     assert obs["interpretation"][0]["coding"][0]["code"] == "NEG"
     assert "painless neuropathies score low" in " ".join(n["text"] for n in obs["note"])
+
+
+def test_dn4_at_cutoff_without_pain_is_not_called_neuropathic_pain():
+    """Knowledge 2.0.0 (clinical basis g2): 3/7 without pain reported is not neuropathic."""
+    painless = replace(gbs_result(), dn4_score=3, neuropathic=False)
+    interpretation = build(painless).observation["interpretation"][0]
+    assert interpretation["coding"][0]["code"] == "NEG"
+    assert "no pain reported" in interpretation["text"]
+    assert "below" not in interpretation["text"]
+    assert "neuropathic pain likely" not in interpretation["text"]
 
 
 # --- RiskAssessment ---------------------------------------------------------------------
@@ -570,23 +581,9 @@ def test_codes_outside_the_contract_fail_loudly():
 # --- CodeSystems ------------------------------------------------------------------------
 
 ANSWERS: dict[str, tuple[str, ...]] = {
-    "regions": (
-        "left-hand", "right-hand", "left-arm", "right-arm", "left-foot", "right-foot",
-        "left-leg", "right-leg", "face", "trunk",
-    ),
-    "spread-pattern": (
-        "both-sides-from-feet", "started-hands-face-trunk", "separate-nerves", "one-area",
-        "unsure",
-    ),
-    "duration": ("under-4-weeks", "4-to-8-weeks", "2-to-12-months", "over-1-year"),
-    "progression": ("worse-over-days", "worse-over-weeks", "stable", "improving"),
-    "sex": ("female", "male", "other"),
-    "known-conditions": (
-        "rheumatoid-arthritis", "lupus", "sjogren", "egpa", "polyarteritis-nodosa", "celiac",
-        "other-vasculitis", "none",
-    ),
-}  # fmt: skip
-"""The contract's choice items and their answer codes."""
+    link_id: item.options for link_id, item in SCREENING_INDEX.items() if item.options
+}
+"""The choice items and their answer codes, as the Questionnaire defines them."""
 
 WORKUP_CODES = (
     "cbc-differential", "esr", "crp", "metabolic-panel", "hba1c", "vitamin-b12",

@@ -12,6 +12,7 @@ from ehr_server import EhrServer
 from fixtures.responses import make_response
 from joserfc.jwk import RSAKey
 
+from shared.config import DEFAULT_EHR_SCOPES
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 from support.stack import Stack, wait_until
 
@@ -42,7 +43,9 @@ def register_notify(ehr: EhrServer, stack: Stack) -> None:
         stack.start("notify-api")
     ehr.register_client(
         SMART_CLIENT_ID,
-        scope="system/*.cruds",  # granted: what notify asks for (the default scopes)
+        # Exactly what deploy/README.md tells an EHR to grant: the default scopes must be
+        # enough for alerts, the Task follow-up search and escalations.
+        scope=DEFAULT_EHR_SCOPES,
         jwks_uri=f"{stack.notify_url}/.well-known/jwks.json",
     )
     ehr.configure_smart(token_lifetime=SMART_TOKEN_LIFETIME)

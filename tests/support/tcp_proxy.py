@@ -10,7 +10,13 @@ from support.stack import free_port
 
 
 class TcpProxy:
-    """Forwards ``127.0.0.1:<port>`` to ``target``; ``cut()`` drops every connection."""
+    """Forwards ``127.0.0.1:<port>`` to ``target``; ``cut()`` drops every connection.
+
+    Every connection belongs to the listener that accepted it. A connection accepted
+    while ``cut()`` runs (accepted, but its upstream not yet open) is registered only if
+    its listener is still the live one, under the same lock ``cut()`` takes: otherwise
+    it is closed at once. So nothing opened before ``cut()`` returns survives it.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -24,24 +30,23 @@ class TcpProxy:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
-        self._listener = listener
+        with self._lock:
+            self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
         """Stop listening and reset every open connection, as a network partition would."""
-        if self._listener is not None:
-            # close() alone leaves a thread blocked in accept() holding the port open;
-            # shutdown() wakes it, so start() can listen on the same port again.
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
         with self._lock:
-            for connection in self._connections:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-                connection.close()
-            self._connections.clear()
+            listener, self._listener = self._listener, None
+            connections, self._connections = self._connections, []
+        if listener is not None:
+            # close() alone does not wake a thread blocked in accept(): the socket would keep
+            # accepting until that call returns. shutdown() does, and refuses the backlog.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for connection in connections:
+            _reset(connection)
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -54,8 +59,15 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # the 5 s were for connecting: an idle pool may wait longer
             with self._lock:
-                self._connections += [client, upstream]
+                live = self._listener is listener
+                if live:
+                    self._connections += [client, upstream]
+            if not live:  # cut() ran while this connection was being opened
+                _reset(client)
+                _reset(upstream)
+                return
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
@@ -70,3 +82,9 @@ class TcpProxy:
             for s in (source, sink):
                 with contextlib.suppress(OSError):
                     s.close()
+
+
+def _reset(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
+    connection.close()

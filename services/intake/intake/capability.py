@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from intake import responses
-from intake.questionnaire import CANONICAL
+from intake.questionnaire import ACCEPTED_VERSIONS, CANONICAL, VERSION
 
 SOFTWARE_VERSION = "1.0.0"
 FHIR_VERSION = "4.0.1"
@@ -87,7 +87,11 @@ def capability_statement(
                 {"name": "url", "type": "uri", "documentation": "Canonical URL"},
                 {"name": "version", "type": "token", "documentation": "Business version"},
             ],
-            documentation=f"Serves the screening Questionnaire {CANONICAL}",
+            documentation=(
+                f"Serves the screening Questionnaire {CANONICAL}|{VERSION}; a "
+                f"QuestionnaireResponse may cite it bare or with version "
+                f"{' or '.join(ACCEPTED_VERSIONS)}"
+            ),
         ),
         _resource(
             "CodeSystem",

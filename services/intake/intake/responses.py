@@ -137,11 +137,27 @@ def served_resource(
     if delivery is not None and delivery.ehr_references:
         for reference in orjson.loads(delivery.ehr_references):
             status.append({"url": "ehrResource", "valueReference": {"reference": reference}})
+    if delivery is not None:
+        status.extend(_task_follow_up(delivery))
     resource["extension"] = [
         *[e for e in resource.get("extension", []) if e.get("url") != SCREENING_STATUS_EXTENSION],
         {"url": SCREENING_STATUS_EXTENSION, "extension": status},
     ]
     return resource
+
+
+def _task_follow_up(delivery: Delivery) -> list[dict[str, Any]]:
+    """The closed loop: the Task's due time, its status in the EHR as last seen by notify's
+    follow-up (absent until seen), and the escalation Communication if there was one."""
+    status: list[dict[str, Any]] = []
+    if delivery.task_due_at is not None and delivery.ehr_references:
+        status.append({"url": "taskDue", "valueInstant": _instant(delivery.task_due_at)})
+    if delivery.task_status:
+        status.append({"url": "taskStatus", "valueCode": delivery.task_status})
+    if delivery.escalation_reference:
+        reference = {"reference": delivery.escalation_reference}
+        status.append({"url": "escalation", "valueReference": reference})
+    return status
 
 
 def _insert_unless_duplicate(session: Session, record: QuestionnaireResponseRecord) -> bool:

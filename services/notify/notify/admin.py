@@ -8,6 +8,7 @@ OperationOutcomes are shown when one delivery is inspected, the Bundle itself
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -17,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from notify.alert_bundle import build_alert_bundle
 from notify.delivery import alert_content
+from notify.task_policy import task_due_at
 from notify.tasks import routing
 from shared.auth import bearer_token, token_is_valid
+from shared.config import get_settings
 from shared.db import session_scope
 from shared.models import (
     Delivery,
@@ -111,11 +114,13 @@ def replay_dead_letter(response_id: str) -> dict[str, Any]:
         assert screening is not None
         now = utcnow()
         delivery.coordinator = routing().coordinator_for(orjson.loads(record.resource))
+        delivery.task_due_at = task_due_at(delivery.tier, now, get_settings())
         delivery.bundle = orjson.dumps(
             build_alert_bundle(
                 alert_content(session, record, screening),
                 coordinator=delivery.coordinator,
                 authored_at=now,
+                due_at=delivery.task_due_at,
             )
         ).decode()
         delivery.created_at = now  # the retry window starts again
@@ -147,7 +152,23 @@ def _summary(delivery: Delivery) -> dict[str, Any]:
         "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
         "last_status": delivery.last_status,
         "ehr_references": orjson.loads(delivery.ehr_references) if delivery.ehr_references else [],
+        "task": {
+            "due_at": _iso(delivery.task_due_at),
+            "status": delivery.task_status,
+            "status_at": _iso(delivery.task_status_at),
+        },
+        "escalation": {
+            "at": _iso(delivery.escalated_at),
+            "recipient": delivery.escalation_recipient,
+            "reference": delivery.escalation_reference,
+        }
+        if delivery.escalated_at
+        else None,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _attempts(session: Session, response_id: str) -> list[dict[str, Any]]:

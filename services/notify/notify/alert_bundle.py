@@ -45,9 +45,16 @@ class AlertContent:
 
 
 def build_alert_bundle(
-    content: AlertContent, *, coordinator: str, authored_at: datetime
+    content: AlertContent,
+    *,
+    coordinator: str,
+    authored_at: datetime,
+    due_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A ``transaction`` Bundle: the screening resources, a Task and a Communication."""
+    """A ``transaction`` Bundle: the screening resources, a Task and a Communication.
+
+    ``due_at`` (from :mod:`notify.task_policy`) becomes ``Task.restriction.period.end``.
+    """
     entries: list[dict[str, Any]] = []
     placeholders: dict[str, str] = {}
     shared = [content.questionnaire_response, content.observation, content.risk_assessment]
@@ -61,7 +68,7 @@ def build_alert_bundle(
     risk_url = placeholders[f"RiskAssessment/{content.risk_assessment['id']}"]
     request_urls = [placeholders[f"ServiceRequest/{sr['id']}"] for sr in content.service_requests]
     entries.append(
-        _entry(_task(content, coordinator, risk_url, request_urls, authored_at), task_url)
+        _entry(_task(content, coordinator, risk_url, request_urls, authored_at, due_at), task_url)
     )
     entries.append(
         _entry(
@@ -149,8 +156,9 @@ def _task(
     risk_url: str,
     request_urls: list[str],
     authored_at: datetime,
+    due_at: datetime | None,
 ) -> dict[str, Any]:
-    return {
+    task: dict[str, Any] = {
         "resourceType": "Task",
         "identifier": [_identifier(f"task/{content.response_id}")],
         "status": "requested",
@@ -178,6 +186,9 @@ def _task(
             for url in request_urls
         ],
     }
+    if due_at is not None:
+        task["restriction"] = {"period": {"end": _instant(due_at)}}
+    return task
 
 
 def _communication(

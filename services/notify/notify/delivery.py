@@ -110,7 +110,7 @@ def claim_delivery(
         return None
     now = utcnow()
     delivery = session.get(Delivery, response_id) or open_delivery(
-        session, record, screening, routing
+        session, record, screening, routing, settings
     )
     lease = delivery.next_attempt_at
     if record.state == ResponseState.SENDING and lease is not None and _aware(lease) > now:

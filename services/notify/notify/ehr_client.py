@@ -190,21 +190,66 @@ class EhrClient:
             raise TransientEhrError(f"EHR unreachable ({type(error).__name__})") from None
         if response.is_success:
             return _transaction_result(response)
-        outcome = _outcome(response)
-        message = f"EHR answered {response.status_code}{_issue_codes(outcome)}"
-        if response.status_code in TRANSIENT_STATUSES:
-            raise TransientEhrError(
-                message,
-                status=response.status_code,
-                outcome=outcome,
-                retry_after=_retry_after(response.headers.get("retry-after")),
+        raise _sorted_error(response)
+
+    def search(self, resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every ``resource_type`` match of a search, following the ``next`` links.
+
+        Errors are sorted like writes (a 5xx or timeout is transient). Entries of other
+        types (``_include``, an OperationOutcome with search mode ``outcome``) are skipped.
+        """
+        found: list[dict[str, Any]] = []
+        url: str | None = resource_type
+        query: Mapping[str, str] | None = params
+        seen: set[str] = set()
+        while url is not None and url not in seen:
+            seen.add(url)
+            body = self._get(url, query)
+            found.extend(
+                entry["resource"]
+                for entry in body.get("entry", [])
+                if entry.get("resource", {}).get("resourceType") == resource_type
             )
-        if response.status_code in (401, 403):
-            # With SMART, a 401 has already been retried with a fresh token: not a token expiry.
-            raise EhrAuthFailed(message, status=response.status_code, outcome=outcome)
-        if _refused_as_too_large(response.status_code, outcome):
-            raise TransactionTooLarge(message, status=response.status_code, outcome=outcome)
-        raise FatalEhrError(message, status=response.status_code, outcome=outcome)
+            url = next(
+                (link["url"] for link in body.get("link", []) if link.get("relation") == "next"),
+                None,
+            )
+            query = None  # a next link carries its own query
+        return found
+
+    def _get(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TimeoutException as error:
+            raise TransientEhrError(f"EHR timed out ({type(error).__name__})") from None
+        except httpx.TransportError as error:
+            raise TransientEhrError(f"EHR unreachable ({type(error).__name__})") from None
+        if not response.is_success:
+            raise _sorted_error(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientEhrError("EHR answered a search without a FHIR body") from None
+
+
+def _sorted_error(response: httpx.Response) -> EhrError:
+    """The error for a failed answer, for writes and searches alike."""
+    outcome = _outcome(response)
+    status = response.status_code
+    message = f"EHR answered {status}{_issue_codes(outcome)}"
+    if status in TRANSIENT_STATUSES:
+        return TransientEhrError(
+            message,
+            status=status,
+            outcome=outcome,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+    if status in (401, 403):
+        # With SMART, a 401 has already been retried with a fresh token: not a token expiry.
+        return EhrAuthFailed(message, status=status, outcome=outcome)
+    if _refused_as_too_large(status, outcome):
+        return TransactionTooLarge(message, status=status, outcome=outcome)
+    return FatalEhrError(message, status=status, outcome=outcome)
 
 
 def _refused_as_too_large(status: int, outcome: dict[str, Any] | None) -> bool:

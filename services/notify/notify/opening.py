@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from notify.alert_bundle import AlertContent, build_alert_bundle
 from notify.routing import CoordinatorRouting
+from notify.task_policy import task_due_at
+from shared.config import Settings
 from shared.models import Delivery, DerivedResource, QuestionnaireResponseRecord, Screening
 from shared.models.base import utcnow
 from shared.pipeline import ResponseState
@@ -20,6 +22,7 @@ def open_delivery(
     record: QuestionnaireResponseRecord,
     screening: Screening,
     routing: CoordinatorRouting,
+    settings: Settings,
 ) -> Delivery:
     """The delivery row for a scored response, with its alert Bundle; flushed."""
     resource = orjson.loads(record.resource)
@@ -33,11 +36,13 @@ def open_delivery(
         attempts=0,
         created_at=utcnow(),
     )
+    delivery.task_due_at = task_due_at(screening.tier, delivery.created_at, settings)
     delivery.bundle = orjson.dumps(
         build_alert_bundle(
             alert_content(session, record, screening),
             coordinator=coordinator,
             authored_at=delivery.created_at,
+            due_at=delivery.task_due_at,
         )
     ).decode()
     session.add(delivery)

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.tiers import TIER_ORDER as TIER_ORDER  # the engine's name for the shared tiers
+from shared.tiers import Tier
+
 AnswerValue = bool | int | str | tuple[str, ...]
 """A parsed answer: boolean, integer, one choice code, or the codes of a repeating choice."""
 
-Tier = Literal["urgent", "high", "moderate", "low"]
-TIER_ORDER: tuple[Tier, ...] = ("low", "moderate", "high", "urgent")
 
 SuspicionLevel = Literal["high", "moderate", "low"]
 
@@ -79,6 +80,10 @@ class Suspicion:
     contributions: tuple[Contribution, ...]
     modifiers: tuple[Finding, ...] = ()
     """Alternative causes or other modifiers that lowered the score."""
+    ranked: bool = True
+    """False for a suspicion resting on fewer independent proxies than its condition
+    needs (e.g. one non-specific answer): it is listed, at ``low``, after the ranked
+    ones, and never leads."""
 
     @property
     def evidence(self) -> tuple[Evidence, ...]:

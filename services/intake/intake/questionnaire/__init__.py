@@ -1,26 +1,24 @@
-"""The screening Questionnaire, kept as data and loaded once.
+"""The screening Questionnaire the intake serves and validates against.
 
-``immune-neuropathy-screen.json`` beside this module *is* the Questionnaire:
-the intake service serves it to EHRs as it is, and validates responses
-against the index compiled from it here. Its linkIds, answer codes, canonical
-URL and version are an external contract (see the questionnaire contract in
-the project's shared spec); grouping, wording, help text and ``enableWhen``
-are the project's to change.
-
-Treat :data:`SCREENING_QUESTIONNAIRE` as read-only: it is shared by every
-request in the process.
+The Questionnaire is data in :mod:`shared.fhir.questionnaire`, where the
+screening engine reads the same items; this module is the intake's name for it.
 """
 
 from __future__ import annotations
 
-from importlib.resources import files
-from typing import Any
-
-import orjson
-
-from intake.questionnaire.index import ItemDefinition, QuestionnaireIndex
+from shared.fhir.questionnaire import (
+    ACCEPTED_VERSIONS,
+    ANSWER_SYSTEM,
+    CANONICAL,
+    SCREENING_INDEX,
+    SCREENING_QUESTIONNAIRE,
+    VERSION,
+    ItemDefinition,
+    QuestionnaireIndex,
+)
 
 __all__ = [
+    "ACCEPTED_VERSIONS",
     "ANSWER_SYSTEM",
     "CANONICAL",
     "SCREENING_INDEX",
@@ -29,15 +27,3 @@ __all__ = [
     "ItemDefinition",
     "QuestionnaireIndex",
 ]
-
-ANSWER_SYSTEM = "http://neuroscreen.org/fhir/CodeSystem/screen-answers"
-"""The CodeSystem of every choice answer (part of the contract)."""
-
-SCREENING_QUESTIONNAIRE: dict[str, Any] = orjson.loads(
-    files(__package__).joinpath("immune-neuropathy-screen.json").read_bytes()
-)
-CANONICAL: str = SCREENING_QUESTIONNAIRE["url"]
-VERSION: str = SCREENING_QUESTIONNAIRE["version"]
-SCREENING_INDEX: QuestionnaireIndex = QuestionnaireIndex.compile(
-    SCREENING_QUESTIONNAIRE, ANSWER_SYSTEM
-)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from intake.questionnaire import CANONICAL, VERSION
+from intake.questionnaire import ACCEPTED_VERSIONS, CANONICAL
 from intake.validation.document import RESOURCE_TYPE
 from shared.fhir.outcome import Issue
 
@@ -34,7 +34,7 @@ def check_status(resource: dict[str, Any], issues: list[Issue]) -> None:
 
 
 def check_questionnaire(resource: dict[str, Any], issues: list[Issue]) -> None:
-    """The response must cite our canonical, bare or with version |1.0.0."""
+    """The response must cite our canonical, bare or with an accepted version (|1.0.0, |1.1.0)."""
     expression = f"{RESOURCE_TYPE}.questionnaire"
     cited = resource.get("questionnaire")
     if not isinstance(cited, str):
@@ -43,11 +43,11 @@ def check_questionnaire(resource: dict[str, Any], issues: list[Issue]) -> None:
     url, bar, version = cited.partition("|")
     if url != CANONICAL:
         issues.append(Issue("value", f"questionnaire must be {CANONICAL}", expression))
-    elif bar and version != VERSION:
+    elif bar and version not in ACCEPTED_VERSIONS:
         issues.append(
             Issue(
                 "not-supported",
-                f"only version {VERSION} of the questionnaire is accepted",
+                f"only versions {', '.join(ACCEPTED_VERSIONS)} of the questionnaire are accepted",
                 expression,
             )
         )

@@ -4,7 +4,9 @@ A reported cause (diabetes, alcohol, chemotherapy, B12 deficiency,
 hypothyroidism, nerve injury) explains the picture only when every derived
 pattern is one it produces, the course is chronic, and no systemic or
 autoimmune feature, red flag, sudden foot/wrist drop or ascending weakness is
-present (the knowledge base's blockers). Then it lowers the suspicion scores
+present (the knowledge base's blockers). A cause may carry its own condition
+(2.0.0: chemotherapy counts only within the last 12 months); without it the
+cause is not weighed at all. Then it lowers the suspicion scores
 and lets the tier fall to ``low``. Otherwise it is still reported, with the
 reasons it does not explain the picture, because immune and non-immune causes
 coexist.
@@ -15,8 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import RuleContext, distinct
 from screening.result import Finding, PatternFinding
 
 
@@ -38,7 +39,11 @@ def weigh_alternative_causes(
 ) -> AlternativeCauses:
     """Judge each reported cause; records the ``alternative-explains`` fact."""
     alternatives = knowledge.alternatives
-    reported = [c for c in alternatives.causes if ctx.answers.get(c.link_id) is True]
+    reported = [
+        c
+        for c in alternatives.causes
+        if ctx.answers.get(c.link_id) is True and (c.when is None or c.when.check(ctx) is not None)
+    ]
     if not reported or not neuropathy:
         ctx.facts["alternative-explains"] = None
         return NONE_REPORTED

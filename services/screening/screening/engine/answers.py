@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from screening.knowledge import Knowledge, load_knowledge
-from screening.knowledge.contract import INTEGER_RANGE, ItemSpec
+from screening.knowledge.contract import ItemSpec
 from screening.result import AnswerValue
 
 _MISSING = object()
@@ -99,7 +99,7 @@ def checked_answers(answers: Mapping[str, Any], knowledge: Knowledge) -> Mapping
                 del fixed[link_id]
             continue
         if spec.kind == "integer":
-            if type(value) is int and value in INTEGER_RANGE:
+            if type(value) is int and value in spec.numbers:
                 continue
         elif type(value) is str and value in spec.code_text:  # type: ignore[operator]
             continue

@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
 from screening.knowledge.model import Dn4, Rule
-from screening.knowledge.nodes import Evidences
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import Evidences, RuleContext, distinct
 from screening.result import AnswerValue, Evidence, Finding
 
 
@@ -26,10 +24,19 @@ class Dn4Score(NamedTuple):
     """The items answered yes, in DN4 order."""
     unanswered: int
     cutoff: int
+    pain_reported: bool = True
+    """Pain or a DN4 pain item answered yes; always true when the knowledge names no
+    pain items (1.0.0). DN4 presumes pain, so without it a score at the cut-off is
+    neuropathy evidence, not neuropathic pain (2.0.0)."""
+
+    @property
+    def at_cutoff(self) -> bool:
+        return self.score >= self.cutoff
 
     @property
     def neuropathic(self) -> bool:
-        return self.score >= self.cutoff
+        """Neuropathic pain likely: at the cut-off and pain reported."""
+        return self.score >= self.cutoff and self.pain_reported
 
     @property
     def could_reach_cutoff(self) -> bool:
@@ -41,7 +48,8 @@ def score_dn4(answers: Mapping[str, AnswerValue], dn4: Dn4) -> Dn4Score:
     """Count the DN4 interview items answered yes; unanswered items count 0 and are tallied."""
     yes = tuple([evidence for item, evidence in dn4.pairs if answers.get(item) is True])
     unanswered = len(dn4.items) - len(dn4.item_set & answers.keys())
-    return Dn4Score(len(yes), yes, unanswered, dn4.cutoff)
+    pain = not dn4.pain_items or any(answers.get(item) is True for item in dn4.pain_items)
+    return Dn4Score(len(yes), yes, unanswered, dn4.cutoff, pain)
 
 
 def record_signs(ctx: RuleContext, knowledge: Knowledge) -> tuple[Finding, ...]:
@@ -54,5 +62,5 @@ def findings(rules: tuple[Rule, ...], fired: list[tuple[int, Evidences]]) -> tup
     found = []
     for index, evidence in fired:
         rule = rules[index]
-        found.append(rule.fixed or Finding(rule.id, rule.label, distinct(evidence), rule.source))
+        found.append(Finding(rule.id, rule.label, distinct(evidence), rule.source))
     return tuple(found)

@@ -4,15 +4,16 @@ Labels come from the knowledge base's ordered pattern rules over
 ``spread-pattern``, ``regions``, cranial symptoms and ``foot-wrist-drop``. More
 than one label can apply; each is explained by the rationale of every rule
 that produced it. Without neuropathy evidence, or when nothing locates the
-symptoms, the pattern is ``none`` with the reason.
+symptoms, the pattern is ``none`` with the reason; a rule may also give
+``none`` with its own reason (e.g. a one-sided arm and leg, which is central
+until proven otherwise), which stands only when no other label applies.
 """
 
 from __future__ import annotations
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
 from screening.knowledge.model import PatternRule
-from screening.knowledge.rules import RuleContext
+from screening.knowledge.rules import RuleContext, distinct
 from screening.result import PatternFinding
 
 NO_SYMPTOMS = PatternFinding("none", "no nerve symptoms reported, so no pattern applies", ())
@@ -35,6 +36,8 @@ def derive_patterns(
     for index, _ in knowledge.patterns_check(ctx):  # also fills ctx.patterns
         rule = rules[index]
         fired.setdefault(rule.pattern, []).append(rule)
+    if len(fired) > 1:
+        fired.pop("none", None)  # an explicit "none" (2.0.0) only stands alone
     if not fired:
         return (NOT_LOCATED,)
     found = []

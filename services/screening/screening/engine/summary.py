@@ -40,8 +40,7 @@ def summarise(
         parts.append(f"Red flag: {'; '.join(names[flag.rule_id] for flag in red_flags)}.")
     parts.append(_patterns(knowledge, patterns))
     parts.append(_suspicions(names, suspicions))
-    verdict = "neuropathic pain likely" if dn4.neuropathic else "below the neuropathic cut-off"
-    parts.append(f"DN4-interview {dn4.score}/7 ({verdict}).")
+    parts.append(f"DN4-interview {dn4.score}/7 ({_dn4_verdict(dn4)}).")
     if alternatives:
         if explaining:
             fitting = ", ".join(names[finding.rule_id] for finding in explaining)
@@ -54,6 +53,14 @@ def summarise(
     return " ".join(parts)
 
 
+def _dn4_verdict(dn4: Dn4Score) -> str:
+    if dn4.neuropathic:
+        return "neuropathic pain likely"
+    if dn4.at_cutoff:
+        return "at the cut-off, but no pain reported: nerve symptoms, not neuropathic pain"
+    return "below the neuropathic cut-off"
+
+
 def _patterns(knowledge: Knowledge, patterns: tuple[PatternFinding, ...]) -> str:
     labels = knowledge.contract.patterns
     if len(patterns) == 1 and patterns[0].code == "none":
@@ -64,5 +71,15 @@ def _patterns(knowledge: Knowledge, patterns: tuple[PatternFinding, ...]) -> str
 def _suspicions(names: Mapping[str, str], suspicions: tuple[Suspicion, ...]) -> str:
     if not suspicions:
         return "No answers point to one of the six screened conditions."
-    leading = ", ".join(f"{names[s.condition]} ({s.level})" for s in suspicions[:LEADING])
-    return f"Leading suspicions: {leading}."
+    ranked = [s for s in suspicions if s.ranked]
+    listed = [s for s in suspicions if not s.ranked]
+    parts = []
+    if ranked:
+        leading = ", ".join(f"{names[s.condition]} ({s.level})" for s in ranked[:LEADING])
+        parts.append(f"Leading suspicions: {leading}.")
+    if listed:
+        named = ", ".join(names[s.condition] for s in listed)
+        parts.append(
+            f"Listed, not ranked (fewer than two independent answers point to it): {named} (low)."
+        )
+    return " ".join(parts)

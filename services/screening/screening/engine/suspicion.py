@@ -10,13 +10,21 @@ scales differ (the criteria they echo do). Negative weights (haematuria for
 EGPA, hepatitis C for Sjögren's) lower the suspicion of that condition but not
 its *cluster* level, which the tier rules read: a feature that points to a
 different disease is never a reason for less urgency.
+
+Specificity (knowledge 2.0.0, clinical basis g2): a condition may need several
+*independent* proxies (distinct proxy groups) before it rises above ``low``,
+unless the patient reports the diagnosis; short of that it is listed after the
+ranked suspicions, unranked, and never leads. It may also need ``high_requires``
+to hold before it reaches ``high``. Both caps only ever look at answers given
+yes, so adding a yes answer can lift a cap but never impose one.
 """
 
 from __future__ import annotations
 
 from screening.knowledge import Knowledge
 from screening.knowledge.rules import RuleContext
-from screening.result import Finding, Suspicion, SuspicionLevel
+from screening.knowledge.weights import ScreenedCondition
+from screening.result import Contribution, Finding, Suspicion, SuspicionLevel
 
 
 def rank_suspicions(
@@ -28,20 +36,32 @@ def rank_suspicions(
     conditions = knowledge.conditions
     clusters = ctx.clusters
     evidence = ctx.suspicion_evidence
+    listed: list[Suspicion] = []
     for index, contributions, score, known, positive, found in knowledge.score_conditions(ctx):
         condition = conditions[index]
         evidence[condition.code] = found
         score *= factor
         positive *= factor
+        cap = _cap(ctx, condition, contributions, known)
         # The cluster level ignores weights that point away from the condition (such as
         # haematuria for EGPA): they change which disease leads, never how urgent it is.
-        clusters[condition.code] = _rank(positive, condition.high, condition.moderate)
+        clusters[condition.code] = min(_rank(positive, condition.high, condition.moderate), cap)
         if score <= 0:
             continue
-        rank = _rank(score, condition.high, condition.moderate)
+        rank = min(_rank(score, condition.high, condition.moderate), cap)
         suspicion = Suspicion(
-            condition.code, LEVELS[rank], round(score, 3), tuple(contributions), explaining
+            condition.code,
+            LEVELS[rank],
+            round(score, 3),
+            tuple(contributions),
+            explaining,
+            ranked=cap > 1,
         )
+        if not suspicion.ranked:
+            listed.append(suspicion)
+            ctx.levels[condition.code] = rank
+            ctx.suspicions[condition.code] = suspicion
+            continue
         # Rank by level, then by score relative to the condition's own scale; on a tie a
         # diagnosis the patient already has comes first, then knowledge-base order.
         ranked.append(((rank, score / condition.high, known, -index), suspicion))
@@ -50,7 +70,22 @@ def rank_suspicions(
         ctx.levels[suspicion.condition] = rank
         ctx.suspicions[suspicion.condition] = suspicion
     ctx.leading = ranked[0][1].condition if ranked else None
-    return tuple(entry[1] for entry in ranked)
+    return tuple(entry[1] for entry in ranked) + tuple(listed)
+
+
+def _cap(
+    ctx: RuleContext, condition: ScreenedCondition, contributions: list[Contribution], known: bool
+) -> int:
+    """The highest rank the specificity rules allow: 1 (low, unranked), 2 or 3."""
+    if known or condition.groups is None:
+        return 3
+    groups = condition.groups
+    independent = {groups[c.rule_id] for c in contributions if c.rule_id in groups}
+    if len(independent) < condition.independent_proxies:
+        return 1
+    if condition.high_requires is not None and condition.high_requires.check(ctx) is None:
+        return 2
+    return 3
 
 
 LEVELS: tuple[SuspicionLevel, ...] = ("low", "low", "moderate", "high")

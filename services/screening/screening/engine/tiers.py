@@ -10,14 +10,14 @@ rules of lower tiers need not run.
 from __future__ import annotations
 
 from screening.knowledge import Knowledge
-from screening.knowledge.codegen import distinct
-from screening.knowledge.rules import TIER_RANK, RuleContext
+from screening.knowledge.rules import RuleContext, distinct
 from screening.result import TIER_ORDER, Finding, Tier
+from shared.tiers import TIER_RANK
 
 
 def assign_tier(ctx: RuleContext, knowledge: Knowledge) -> tuple[Tier, tuple[Finding, ...]]:
     """The tier and its reasons; records the tier for the work-up rules."""
-    rules = knowledge.tiers
+    rules = knowledge.tiers.rules
     reasons = [(rules[index], found) for index, found in knowledge.tiers_check(ctx)]
     best = TIER_RANK[reasons[0][0].tier] if reasons else 0
     ctx.tier = best

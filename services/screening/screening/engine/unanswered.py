@@ -25,10 +25,10 @@ def list_unanswered(
         if not missing or (rule.when is not None and rule.when.check(ctx) is None):
             continue
         unanswered -= missing  # each item is reported once, with its first reason
-        prebuilt = rule.prebuilt if not rule.templated else rule.by_dn4[dn4.score, dn4.unanswered]
+        why = rule.reason(dn4.score, dn4.unanswered, dn4.cutoff)
         for item in rule.items:
             if item in missing:
-                found[item] = prebuilt[item]
+                found[item] = UnansweredItem(item, why)
         if not unanswered:
             break
     return tuple(found.values())

@@ -1,17 +1,20 @@
 """Suggested work-up (clinical basis f.8), in contract ``workup`` codes.
 
 Only responses with neuropathy evidence get a work-up. Urgent responses start
-with ``emergency-assessment``; when every red flag is GBS-type, that is all, as
-outpatient tests must never delay the emergency. Otherwise the baseline set
-comes next, then the additions of every work-up rule that fires, in knowledge
-order. A code suggested by several rules appears once, with all their reasons;
-every such step is prebuilt with the knowledge, so none is assembled per call.
+with ``emergency-assessment`` and then each fired red flag's own steps (2.0.0,
+e.g. temporal-artery assessment for giant-cell arteritis); when every red flag
+is GBS-type, that is all, as outpatient tests must never delay the emergency.
+Otherwise the baseline set comes next, then the additions of every work-up
+rule that fires, in knowledge order. A code suggested by several rules appears
+once, with all their reasons; every such step is prebuilt with the knowledge,
+so none is assembled per call.
 """
 
 from __future__ import annotations
 
 from screening.engine.red_flags import RedFlags
 from screening.knowledge import Knowledge
+from screening.knowledge.followup import WorkupRule
 from screening.knowledge.rules import RuleContext
 from screening.result import WorkupStep
 
@@ -22,19 +25,26 @@ def suggest_workup(
     """The work-up steps for this response, most pressing first."""
     chosen: dict[str, tuple[str, ...]] = {}  # code -> ids of the rules suggesting it
     if red_flags.findings:
-        chosen.update(knowledge.emergency.suggests)
+        # A flag with its own steps names emergency assessment itself, cited to the flag.
+        if len(red_flags.workup) < len(red_flags.findings):
+            _add(chosen, knowledge.workup.emergency)
+        for flag_steps in red_flags.workup:
+            _add(chosen, flag_steps)
         if red_flags.emergency_only:
             return _steps(knowledge, chosen)
     if not neuropathy:
         return _steps(knowledge, chosen)
-    chosen.update(knowledge.baseline.suggests)
-    rules = knowledge.workup
+    _add(chosen, knowledge.workup.baseline)
+    rules = knowledge.workup.rules
     for index, _ in knowledge.workup_check(ctx):
-        rule = rules[index]
-        rule_id = (rule.id,)
-        for code in rule.codes:
-            chosen[code] = chosen.get(code, ()) + rule_id
+        _add(chosen, rules[index])
     return _steps(knowledge, chosen)
+
+
+def _add(chosen: dict[str, tuple[str, ...]], rule: WorkupRule) -> None:
+    rule_id = (rule.id,)
+    for code in rule.codes:
+        chosen[code] = chosen.get(code, ()) + rule_id
 
 
 def _steps(knowledge: Knowledge, chosen: dict[str, tuple[str, ...]]) -> tuple[WorkupStep, ...]:

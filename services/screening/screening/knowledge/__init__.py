@@ -11,10 +11,10 @@ editing YAML and bumping the version, never changing the engine.
 
 from __future__ import annotations
 
+from screening.knowledge.base import Knowledge
 from screening.knowledge.contract import Contract, ItemSpec
 from screening.knowledge.errors import KnowledgeError
 from screening.knowledge.loader import available_versions, load_knowledge, load_knowledge_file
-from screening.knowledge.model import Knowledge
 
 __all__ = [
     "Contract",

@@ -1,9 +1,11 @@
-"""The questionnaire contract as the knowledge base records it.
+"""The questionnaire contract as the engine sees it, read from the Questionnaire itself.
 
-The contract (linkIds, answer codes and output codes) is an external interface:
-EHR forms and saved responses depend on it. The knowledge base carries a copy
-so that every rule can be checked against it at load time, and so that the
-engine can validate answers without a second source of truth.
+The contract (linkIds, answer types and codes, and the output codes) is an
+external interface: EHR forms and saved responses depend on it. Its items have
+one definition, the published Questionnaire (:mod:`shared.fhir.questionnaire`),
+which the intake also validates against; a knowledge file only declares which
+Questionnaire versions its rules are written for, and the loader checks every
+linkId and code its rules use against these items.
 """
 
 from __future__ import annotations
@@ -13,40 +15,49 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from screening.knowledge.errors import KnowledgeError
-from screening.knowledge.schema import OutputsModel, QuestionnaireModel
+from screening.result import TIER_ORDER, Tier
+from shared.fhir.questionnaire import (
+    ACCEPTED_VERSIONS,
+    ANSWER_SYSTEM,
+    CANONICAL,
+    SCREENING_INDEX,
+    VERSION,
+    QuestionnaireIndex,
+)
 
-TIERS = ("low", "moderate", "high", "urgent")
-INTEGER_RANGE = range(151)
-"""Valid integer answers (``age`` in years)."""
 MAX_REPEAT_CODES = 14
 """Valid answers to a repeating item are precomputed: 2**14 is still small."""
 
 
 @dataclass(frozen=True, slots=True)
 class ItemSpec:
-    """One questionnaire item: its linkId, answer type and allowed codes."""
+    """One question of the Questionnaire: its linkId, answer type and allowed answers."""
 
     link_id: str
     kind: str
     """``boolean``, ``integer`` or ``choice``."""
     repeats: bool
     text: str
-    """Short plain-language label used in evidence, e.g. "nasal polyps"."""
+    """The Questionnaire's short wording, used in evidence, e.g. "nasal polyps"."""
     codes: tuple[str, ...] = ()
-    """Answer codes in contract order (choice items only)."""
+    """Answer codes in Questionnaire order (choice items only)."""
     code_text: Mapping[str, str] | None = None
     required: bool = False
+    numbers: range = range(0)
+    """Valid integer answers (integer items only), from the item's minValue/maxValue."""
 
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """The questionnaire items and the output CodeSystems the engine may emit."""
+    """The questionnaire items and the output codes the engine may emit."""
 
     canonical: str
     version: str
+    """The version of the Questionnaire the items come from."""
+    accepted_versions: tuple[str, ...]
     answer_system: str
     items: Mapping[str, ItemSpec]
-    tiers: Mapping[str, str]
+    tiers: tuple[Tier, ...]
     patterns: Mapping[str, str]
     conditions: Mapping[str, str]
     workup: Mapping[str, str]
@@ -61,7 +72,8 @@ class Contract:
 
     def cites(self, questionnaire: str) -> bool:
         """Whether a response's ``questionnaire`` canonical refers to this contract."""
-        return questionnaire in (self.canonical, f"{self.canonical}|{self.version}")
+        url, bar, version = questionnaire.partition("|")
+        return url == self.canonical and (not bar or version in self.accepted_versions)
 
 
 def canonical_answers(codes: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
@@ -73,39 +85,60 @@ def canonical_answers(codes: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
     )
 
 
-def build_contract(
-    questionnaire: QuestionnaireModel, outputs: OutputsModel, origin: str
-) -> Contract:
-    """The contract of a knowledge file, checked for internal consistency."""
+def question_items(index: QuestionnaireIndex = SCREENING_INDEX) -> dict[str, ItemSpec]:
+    """Every question of the Questionnaire (groups and display items left out)."""
     items: dict[str, ItemSpec] = {}
-    for link_id, item in questionnaire.items.items():
-        where = f"{origin}: questionnaire item {link_id}"
-        if (item.type == "choice") != bool(item.codes):
-            raise KnowledgeError(f"{where}: choice items, and only they, have codes")
-        if item.repeats and item.type != "choice":
-            raise KnowledgeError(f"{where}: only choice items can repeat")
-        if item.repeats and len(item.codes) > MAX_REPEAT_CODES:
-            raise KnowledgeError(f"{where}: more than {MAX_REPEAT_CODES} codes to repeat")
-        items[link_id] = ItemSpec(
-            link_id=link_id,
-            kind=item.type,
-            repeats=item.repeats,
-            text=item.text,
-            codes=tuple(item.codes),
-            code_text=dict(item.codes),
-            required=item.required,
+    for definition in index.values():
+        if not definition.answerable:
+            continue
+        numbers = range(0)
+        if definition.type == "integer":
+            if definition.min_value is None or definition.max_value is None:
+                raise KnowledgeError(f"Questionnaire item {definition.link_id}: needs bounds")
+            numbers = range(definition.min_value, definition.max_value + 1)
+        if definition.repeats and len(definition.options) > MAX_REPEAT_CODES:
+            raise KnowledgeError(f"Questionnaire item {definition.link_id}: too many codes")
+        items[definition.link_id] = ItemSpec(
+            link_id=definition.link_id,
+            kind=definition.type,
+            repeats=definition.repeats,
+            text=definition.short_text,
+            codes=definition.options,
+            code_text=dict(definition.option_text),
+            required=definition.required,
+            numbers=numbers,
         )
-    if set(outputs.tiers) != set(TIERS):
-        raise KnowledgeError(f"{origin}: output tiers must be exactly {sorted(TIERS)}")
+    return items
+
+
+def build_contract(
+    written_for: list[str],
+    patterns: Mapping[str, str],
+    conditions: Mapping[str, str],
+    workup: Mapping[str, str],
+    origin: str,
+) -> Contract:
+    """The contract of a knowledge file written for Questionnaire versions ``written_for``.
+
+    The published Questionnaire must be one of them: rules checked against one
+    version's items say nothing about another's.
+    """
+    if VERSION not in written_for:
+        raise KnowledgeError(
+            f"{origin}: written for Questionnaire {', '.join(written_for)}, "
+            f"but the published Questionnaire is {VERSION}"
+        )
+    items = question_items()
     return Contract(
-        canonical=questionnaire.canonical,
-        version=questionnaire.version,
-        answer_system=questionnaire.answer_system,
+        canonical=CANONICAL,
+        version=VERSION,
+        accepted_versions=ACCEPTED_VERSIONS,
+        answer_system=ANSWER_SYSTEM,
         items=items,
-        tiers=dict(outputs.tiers),
-        patterns=dict(outputs.patterns),
-        conditions=dict(outputs.conditions),
-        workup=dict(outputs.workup),
+        tiers=TIER_ORDER,
+        patterns=dict(patterns),
+        conditions=dict(conditions),
+        workup=dict(workup),
         boolean_items=frozenset(i for i, spec in items.items() if spec.kind == "boolean"),
         other_items=tuple(spec for spec in items.values() if spec.kind != "boolean"),
         repeat_answers={

@@ -1,8 +1,8 @@
 """Find, read, validate and cache knowledge versions.
 
 Each version is one YAML file beside this module (``v1.yaml`` holds 1.0.0; the
-file states its own version). A version is loaded, validated and compiled once
-per process and then shared: :class:`Knowledge` is immutable, so every worker
+file states its own version). A version is loaded and checked once per
+process and then shared: :class:`Knowledge` is immutable, so every worker
 thread can use the same instance.
 """
 
@@ -14,10 +14,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from screening.knowledge.compiler import compile_knowledge
+from screening.knowledge.base import Knowledge
 from screening.knowledge.errors import KnowledgeError
-from screening.knowledge.model import Knowledge
-from screening.knowledge.schema import KnowledgeModel
+from screening.knowledge.model import LoadContext
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 
@@ -43,10 +42,9 @@ def load_knowledge_file(path: Path) -> Knowledge:
     """Load one knowledge file without caching: for tests and for reviewing a draft."""
     data = _read(path)
     try:
-        model = KnowledgeModel.model_validate(data)
+        return Knowledge.model_validate(data, context=LoadContext(path.name))
     except ValidationError as error:
         raise KnowledgeError(f"{path.name}: invalid knowledge file\n{error}") from error
-    return compile_knowledge(model, path.name)
 
 
 @cache

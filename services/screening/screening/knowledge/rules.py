@@ -1,4 +1,4 @@
-"""The small condition language the knowledge base is written in.
+"""The small condition language the knowledge base is written in, and its interpreter.
 
 Every rule in the YAML says *when* it fires with a condition built from these
 forms (one key per mapping)::
@@ -19,16 +19,16 @@ forms (one key per mapping)::
     {tier_at_least: moderate}
     {all: [...]} {any: [...]} {not: {...}}
 
-Conditions are validated into node trees (:mod:`~screening.knowledge.nodes`) and
-compiled once, at load time, into generated Python functions
-(:mod:`~screening.knowledge.codegen`), so the engine never parses or interprets
-YAML per call. A compiled predicate returns the answers that made it true (a
-tuple of :class:`Evidence`, possibly empty) or ``None`` when it does not hold;
-that is how every finding can list its evidence.
+At load, :mod:`~screening.knowledge.conditions` reads each YAML condition into a
+tree of the nodes below, checking every linkId and code against the
+Questionnaire and every name against the knowledge base. Evaluating a rule is
+then a plain walk of its tree: each node's :meth:`Node.check` returns the
+answers that made it true (a tuple of :class:`Evidence`, possibly empty) or
+``None`` when it does not hold. That is how every finding lists its evidence.
 
 Each rule belongs to a :class:`Stage` of the engine. A rule may only look at
 what earlier stages have produced (a red flag cannot look at the tier), and the
-compiler refuses a knowledge base that breaks this, so an ordering mistake fails
+loader refuses a knowledge base that breaks this, so an ordering mistake fails
 at load time instead of silently reading an empty value at run time.
 """
 
@@ -39,16 +39,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 from itertools import compress, repeat
 from operator import is_
-from typing import Any
 
-from screening.knowledge import codegen, nodes
-from screening.knowledge.contract import INTEGER_RANGE, ItemSpec
-from screening.knowledge.errors import KnowledgeError
-from screening.knowledge.nodes import Evidences, Predicate
 from screening.result import AnswerValue, Evidence, Suspicion
 
+Evidences = tuple[Evidence, ...]
 LEVEL_RANK: Mapping[str, int] = {"low": 1, "moderate": 2, "high": 3}
-TIER_RANK: Mapping[str, int] = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
 
 
 class Stage(IntEnum):
@@ -93,6 +88,7 @@ class RuleContext:
         self.yes: set[str] = set(compress(answers, map(is_, answers.values(), repeat(True))))
         """The items answered yes (boolean ``True``), computed once at C speed."""
         self.facts: dict[str, Evidences | None] = {}
+        """Engine facts, and named facts once a rule has asked for them (memoised)."""
         self.patterns: dict[str, Evidences] = {}
         self.levels: dict[str, int] = {}
         self.clusters: dict[str, int] = {}
@@ -102,272 +98,225 @@ class RuleContext:
         self.tier = -1
 
 
+def distinct(evidence: Evidences) -> Evidences:
+    """Each piece of evidence once, first occurrence first.
+
+    Combined conditions can report the same answer twice. Evidence objects are
+    shared singletons of the knowledge base (one per answer), so identity is enough.
+    """
+    if len(evidence) < 2 or len(set(map(id, evidence))) == len(evidence):
+        return evidence
+    return tuple({id(item): item for item in evidence}.values())
+
+
+class Node:
+    """A checked condition; :meth:`check` is the interpreter."""
+
+    __slots__ = ()
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        """The evidence that makes this condition true for ``ctx``, or ``None``."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
-class Condition:
-    """A compiled condition; ``static`` is its evidence when that never varies."""
+class Is(Node):
+    """A boolean item answered ``expected``."""
 
-    check: Predicate
-    static: Evidences | None
-    node: nodes.Node
-    """The validated tree, for compiling whole stages into one function."""
+    link_id: str
+    expected: bool
+    evidence: Evidences
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        if self.expected:
+            return self.evidence if self.link_id in ctx.yes else None
+        return self.evidence if ctx.answers.get(self.link_id) is False else None
 
 
-class EvidenceTable:
-    """Pre-built :class:`Evidence` for every boolean and code answer, shared by all rules.
+@dataclass(frozen=True, slots=True)
+class Chosen(Node):
+    """A single-choice item answered with one of the table's codes."""
 
-    Building these once keeps evaluation allocation-free and gives every rule the
-    same wording for the same answer; because each answer has exactly one evidence
-    object, evidence can be de-duplicated by identity.
+    link_id: str
+    table: Mapping[str, Evidences]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        return self.table.get(ctx.answers.get(self.link_id))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Includes(Node):
+    """A repeating choice containing any of the table's codes."""
+
+    link_id: str
+    table: Mapping[str, Evidence]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        codes = ctx.answers.get(self.link_id) or ()
+        return tuple([self.table[c] for c in codes if c in self.table]) or None  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class Only(Node):
+    """A repeating choice answered, with every code among ``allowed``."""
+
+    link_id: str
+    allowed: frozenset[str]
+    every: Mapping[str, Evidence]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        codes = ctx.answers.get(self.link_id)
+        if not codes or not self.allowed.issuperset(codes):  # type: ignore[arg-type]
+            return None
+        return tuple([self.every[c] for c in codes])  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Node):
+    link_id: str
+    expected: bool
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        return () if (self.link_id in ctx.answers) is self.expected else None
+
+
+@dataclass(frozen=True, slots=True)
+class Number(Node):
+    """An integer item at least / below ``bound``; ``evidence`` holds one per valid value."""
+
+    link_id: str
+    at_least: bool
+    bound: int
+    evidence: Mapping[int, Evidence]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        value = ctx.answers.get(self.link_id)
+        if value is None or (value < self.bound) is self.at_least:  # type: ignore[operator]
+            return None
+        return (self.evidence[value],)  # type: ignore[index]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyYes(Node):
+    pairs: tuple[tuple[str, Evidences], ...]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        yes = ctx.yes
+        found = [evidence for link_id, evidence in self.pairs if link_id in yes]
+        return sum(found, ()) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class AnyAnswered(Node):
+    link_ids: tuple[str, ...]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        answers = ctx.answers
+        return () if any(link_id in answers for link_id in self.link_ids) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Fact(Node):
+    """A named fact: its ``definition`` is checked once per response; engine facts have none."""
+
+    name: str
+    definition: Node | None
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        facts = ctx.facts
+        if self.name in facts or self.definition is None:
+            return facts[self.name]
+        found = facts[self.name] = self.definition.check(ctx)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern(Node):
+    code: str
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        return ctx.patterns.get(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Level(Node):
+    """Suspicion of any of ``conditions`` (``None``: any condition) at ``rank`` or above.
+
+    ``scale`` is ``levels`` (the suspicion level) or ``clusters`` (the level its
+    positive features alone reach, before weights that point away from it). The
+    evidence is that of every suspicion that qualifies.
     """
 
-    def __init__(self, items: Mapping[str, ItemSpec]) -> None:
-        self._items = items
-        self._table: dict[tuple[str, object], Evidence] = {}
-        for spec in items.values():
-            if spec.kind == "boolean":
-                self._table[spec.link_id, True] = Evidence(spec.link_id, True, f"{spec.text}: yes")
-                self._table[spec.link_id, False] = Evidence(spec.link_id, False, f"{spec.text}: no")
-            if spec.kind == "integer":
-                for number in INTEGER_RANGE:
-                    self._table[spec.link_id, number] = Evidence(
-                        spec.link_id, number, f"{spec.text}: {number}"
-                    )
-            for code in spec.codes:
-                value: AnswerValue = (code,) if spec.repeats else code
-                text = f"{spec.text}: {(spec.code_text or {}).get(code, code)}"
-                self._table[spec.link_id, code] = Evidence(spec.link_id, value, text)
+    conditions: tuple[str, ...] | None
+    rank: int
+    scale: str = "levels"
 
-    def of(self, link_id: str, value: object) -> Evidence:
-        """The evidence for one answer; for repeating items pass a single code."""
-        found = self._table.get((link_id, value))
-        if found is not None:
-            return found
-        return Evidence(link_id, value, f"{self._items[link_id].text}: {value}")  # type: ignore[arg-type]
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        ranks: dict[str, int] = getattr(ctx, self.scale)
+        found: Evidences | None = None
+        wanted = ranks if self.conditions is None else self.conditions
+        for code in wanted:
+            if ranks.get(code, 0) >= self.rank:
+                found = (found or ()) + ctx.suspicion_evidence[code]
+        return found
 
 
-class RuleCompiler:
-    """Compiles YAML conditions, checking every name against the contract and the stage.
+@dataclass(frozen=True, slots=True)
+class Leading(Node):
+    """The leading suspicion is one of ``conditions``, at ``rank`` or above."""
 
-    Each condition is validated into a tree of :mod:`~screening.knowledge.nodes`
-    and then generated as one Python function.
-    """
+    conditions: frozenset[str]
+    rank: int
 
-    def __init__(
-        self,
-        items: Mapping[str, ItemSpec],
-        evidence: EvidenceTable,
-        *,
-        patterns: frozenset[str],
-        conditions: frozenset[str],
-    ) -> None:
-        self._items = items
-        self._evidence = evidence
-        self._patterns = patterns
-        self._conditions = conditions
-        self._facts: dict[str, Predicate] = {}
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        top = ctx.leading
+        if top in self.conditions and ctx.levels.get(top, 0) >= self.rank:  # type: ignore[arg-type]
+            return ctx.suspicion_evidence[top]  # type: ignore[index]
+        return None
 
-    # -- named facts ---------------------------------------------------------------------
 
-    def define_fact(self, name: str, raw: Any, where: str) -> None:
-        """Add a named condition; it may use only answers and facts defined before it."""
-        if name in self._facts or name in ENGINE_FACTS:
-            raise KnowledgeError(f"{where}: fact {name!r} is defined twice")
-        self._facts[name] = self.compile(raw, Stage.ANSWERS, where, name=f"fact_{name}").check
+@dataclass(frozen=True, slots=True)
+class TierAtLeast(Node):
+    rank: int
 
-    @property
-    def fact_names(self) -> frozenset[str]:
-        return frozenset(self._facts) | frozenset(ENGINE_FACTS)
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        return () if ctx.tier >= self.rank else None
 
-    # -- compilation ---------------------------------------------------------------------
 
-    def compile(self, raw: Any, stage: Stage, where: str, name: str = "condition") -> Condition:
-        """Compile one condition for a rule of ``stage``; ``where`` names it in errors."""
-        node = self.validate(raw, stage, where)
-        return Condition(codegen.generate(node, name), node.static, node)
+@dataclass(frozen=True, slots=True)
+class AllOf(Node):
+    """Every child holds; stops at the first that does not. Evidence: all of theirs."""
 
-    def validate(self, raw: Any, stage: Stage, where: str) -> nodes.Node:
-        """Check one condition for a rule of ``stage`` and return its node tree."""
-        return self._node(raw, stage, where)
+    children: tuple[Node, ...]
 
-    def _node(self, raw: Any, stage: Stage, where: str) -> nodes.Node:
-        if not isinstance(raw, Mapping) or not raw:
-            raise KnowledgeError(f"{where}: a condition must be a non-empty mapping, got {raw!r}")
-        keys = set(raw)
-        for combinator in ("all", "any"):
-            if combinator in keys:
-                self._only_keys(raw, {combinator}, where)
-                parts = raw[combinator]
-                if not isinstance(parts, list) or not parts:
-                    raise KnowledgeError(f"{where}: {combinator!r} needs a non-empty list")
-                children = tuple(
-                    self._node(part, stage, f"{where} > {combinator}[{index}]")
-                    for index, part in enumerate(parts)
-                )
-                return nodes.AllOf(children) if combinator == "all" else nodes.AnyOf(children)
-        if "not" in keys:
-            self._only_keys(raw, {"not"}, where)
-            return nodes.Not(self._node(raw["not"], stage, f"{where} > not"))
-        if "item" in keys:
-            return self._item(raw, where)
-        if "any_yes" in keys:
-            self._only_keys(raw, {"any_yes"}, where)
-            ids = self._link_ids(raw["any_yes"], where, kind="boolean")
-            return nodes.AnyYes(tuple((i, (self._evidence.of(i, True),)) for i in ids))
-        if "any_answered" in keys:
-            self._only_keys(raw, {"any_answered"}, where)
-            return nodes.AnyAnswered(self._link_ids(raw["any_answered"], where, kind=None))
-        if "fact" in keys:
-            return self._fact(raw, stage, where)
-        if "pattern" in keys:
-            self._only_keys(raw, {"pattern"}, where)
-            self._needs(stage, Stage.PATTERNS, "pattern", where)
-            if raw["pattern"] not in self._patterns:
-                raise KnowledgeError(
-                    f"{where}: {raw['pattern']!r} is not a neuropathy-pattern code"
-                )
-            return nodes.Pattern(raw["pattern"])
-        if keys & {"suspicion", "leading_suspicion", "cluster"}:
-            return self._suspicion(raw, stage, where)
-        if "tier_at_least" in keys:
-            self._only_keys(raw, {"tier_at_least"}, where)
-            self._needs(stage, Stage.WORKUP, "tier", where)
-            tier = raw["tier_at_least"]
-            if tier not in TIER_RANK:
-                raise KnowledgeError(f"{where}: unknown tier {tier!r}")
-            return nodes.TierAtLeast(TIER_RANK[tier])
-        raise KnowledgeError(f"{where}: unknown condition form {sorted(keys)}")
-
-    def _item(self, raw: Mapping[str, Any], where: str) -> nodes.Node:
-        link_id = raw["item"]
-        spec = self._items.get(link_id)
-        if spec is None:
-            raise KnowledgeError(f"{where}: {link_id!r} is not a linkId of the contract")
-        tests = set(raw) - {"item"}
-        if len(tests) != 1:
-            raise KnowledgeError(f"{where}: item {link_id!r} needs exactly one test, got {tests}")
-        (test,) = tests
-        operand = raw[test]
-        if test == "answered":
-            return nodes.Answered(link_id, self._bool(operand, where))
-        allowed = _TESTS_BY_KIND[(spec.kind, spec.repeats)]
-        if test not in allowed:
-            raise KnowledgeError(
-                f"{where}: test {test!r} does not fit {spec.kind} item {link_id!r} "
-                f"(use one of {sorted(allowed)} or 'answered')"
-            )
-        if test == "is":
-            expected = self._bool(operand, where)
-            return nodes.Is(link_id, expected, (self._evidence.of(link_id, expected),))
-        if test in ("at_least", "below"):
-            if type(operand) is not int:
-                raise KnowledgeError(f"{where}: {test!r} needs an integer, got {operand!r}")
-            return nodes.Number(link_id, test == "at_least", operand, self._evidence.of)
-        codes = self._codes(spec, operand, where)
-        if test == "in":
-            return nodes.Chosen(link_id, {c: (self._evidence.of(link_id, c),) for c in codes})
-        if test == "includes":
-            return nodes.Includes(link_id, {c: self._evidence.of(link_id, c) for c in codes})
-        every = {code: self._evidence.of(link_id, code) for code in spec.codes}
-        return nodes.Only(link_id, frozenset(codes), every)
-
-    def _fact(self, raw: Mapping[str, Any], stage: Stage, where: str) -> nodes.Node:
-        self._only_keys(raw, {"fact"}, where)
-        name = raw["fact"]
-        if name in ENGINE_FACTS:
-            if ENGINE_FACTS[name] > stage:
-                raise KnowledgeError(
-                    f"{where}: fact {name!r} is not known yet at the {stage.name.lower()} stage"
-                )
-            return nodes.Fact(name, None)
-        compute = self._facts.get(name)
-        if compute is None:
-            raise KnowledgeError(f"{where}: fact {name!r} is not defined (or defined later)")
-        return nodes.Fact(name, compute)
-
-    def _suspicion(self, raw: Mapping[str, Any], stage: Stage, where: str) -> nodes.Node:
-        self._needs(stage, Stage.TIERS, "suspicion", where)
-        leading = "leading_suspicion" in raw
-        key = next(k for k in ("leading_suspicion", "cluster", "suspicion") if k in raw)
-        scale = "clusters" if key == "cluster" else "levels"
-        self._only_keys(raw, {key, "at_least"}, where)
-        level = raw.get("at_least", "low")
-        if level not in LEVEL_RANK:
-            raise KnowledgeError(f"{where}: unknown suspicion level {level!r}")
-        rank = LEVEL_RANK[level]
-        named = raw[key]
-        codes = tuple(named) if isinstance(named, list) else (named,)
-        for code in codes:
-            if code not in self._conditions and not (code == "any" and not leading):
-                raise KnowledgeError(f"{where}: {code!r} is not a screened condition")
-        if leading:
-            wanted = frozenset(codes)
-
-            def leading_suspicion(ctx: RuleContext) -> Evidences | None:
-                top = ctx.leading
-                if top in wanted and ctx.levels.get(top, 0) >= rank:  # type: ignore[arg-type]
-                    return ctx.suspicion_evidence[top]  # type: ignore[arg-type]
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        found: Evidences = ()
+        for child in self.children:
+            part = child.check(ctx)
+            if part is None:
                 return None
-
-            return nodes.Call(leading_suspicion)
-        if codes == ("any",):
-
-            def any_suspicion(ctx: RuleContext) -> Evidences | None:
-                found: Evidences | None = None
-                for code, value in getattr(ctx, scale).items():
-                    if value >= rank:
-                        found = (found or ()) + ctx.suspicion_evidence[code]
-                return found
-
-            return nodes.Call(any_suspicion)
-        if len(codes) == 1:
-            return nodes.Level(codes[0], rank, scale)
-        return nodes.AnyOf(tuple(nodes.Level(code, rank, scale) for code in codes))
-
-    # -- checks --------------------------------------------------------------------------
-
-    @staticmethod
-    def _only_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
-        extra = set(raw) - allowed
-        if extra:
-            raise KnowledgeError(f"{where}: unexpected keys {sorted(extra)} beside {allowed}")
-
-    @staticmethod
-    def _needs(stage: Stage, earliest: Stage, what: str, where: str) -> None:
-        if stage < earliest:
-            raise KnowledgeError(
-                f"{where}: a {stage.name.lower()} rule cannot look at the {what}, "
-                "which is only known later"
-            )
-
-    @staticmethod
-    def _bool(operand: Any, where: str) -> bool:
-        if operand is not True and operand is not False:
-            raise KnowledgeError(f"{where}: expected true or false, got {operand!r}")
-        return operand
-
-    def _codes(self, spec: ItemSpec, operand: Any, where: str) -> tuple[str, ...]:
-        if not isinstance(operand, list) or not operand:
-            raise KnowledgeError(f"{where}: {spec.link_id!r} needs a non-empty list of codes")
-        unknown = [c for c in operand if c not in spec.codes]
-        if unknown:
-            raise KnowledgeError(f"{where}: {unknown} are not answer codes of {spec.link_id!r}")
-        return tuple(operand)
-
-    def _link_ids(self, operand: Any, where: str, kind: str | None) -> tuple[str, ...]:
-        if not isinstance(operand, list) or not operand:
-            raise KnowledgeError(f"{where}: needs a non-empty list of linkIds")
-        for link_id in operand:
-            spec = self._items.get(link_id)
-            if spec is None:
-                raise KnowledgeError(f"{where}: {link_id!r} is not a linkId of the contract")
-            if kind is not None and spec.kind != kind:
-                raise KnowledgeError(f"{where}: {link_id!r} is not a {kind} item")
-        return tuple(operand)
+            found += part
+        return found
 
 
-_TESTS_BY_KIND: Mapping[tuple[str, bool], frozenset[str]] = {
-    ("boolean", False): frozenset({"is"}),
-    ("integer", False): frozenset({"at_least", "below"}),
-    ("choice", False): frozenset({"in"}),
-    ("choice", True): frozenset({"includes", "only"}),
-}
+@dataclass(frozen=True, slots=True)
+class AnyOf(Node):
+    """Some child holds. Every child is checked, so the evidence names every reason."""
+
+    children: tuple[Node, ...]
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        found: Evidences | None = None
+        for child in self.children:
+            part = child.check(ctx)
+            if part is not None:
+                found = part if found is None else found + part
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Node):
+    child: Node
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        return () if self.child.check(ctx) is None else None

@@ -39,6 +39,11 @@ def build_dn4_observation(result: ScreeningResult, context: ScreeningContext) ->
     if result.neuropathic:
         interpretation = terms.neuropathic.coding()
         meaning = f"{DN4_CUTOFF} or more of 7: neuropathic pain likely"
+    elif result.dn4_score >= DN4_CUTOFF:  # knowledge 2.0.0: DN4 presumes pain (g2)
+        interpretation = terms.not_neuropathic.coding()
+        meaning = (
+            f"{DN4_CUTOFF} or more of 7 but no pain reported: nerve symptoms, not neuropathic pain"
+        )
     else:
         interpretation = terms.not_neuropathic.coding()
         meaning = f"below {DN4_CUTOFF} of 7: neuropathic pain not indicated by DN4"

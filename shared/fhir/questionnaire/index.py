@@ -6,7 +6,13 @@ holds it). Walking the Questionnaire JSON for each of them would be slow and
 easy to get subtly wrong, so the Questionnaire is compiled once, at import,
 into :class:`ItemDefinition` rows keyed by linkId. The index is derived from
 the data file only, so changing the Questionnaire cannot leave a second,
-hand-kept copy of the rules behind.
+hand-kept copy of the rules behind: the intake's validation and the screening
+engine's contract both read it.
+
+Results quote answers in short clinician wording ("nasal polyps: yes"), not in
+the patient's question. That wording is in the Questionnaire too: the SDC
+``shortText`` extension on each question, and :data:`OPTION_SHORT_TEXT_URL` on
+each answer option.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ ItemType = Literal["group", "display", "boolean", "integer", "choice"]
 SUPPORTED_TYPES: frozenset[str] = frozenset({"group", "display", "boolean", "integer", "choice"})
 MIN_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE_URL = "http://hl7.org/fhir/StructureDefinition/maxValue"
+SHORT_TEXT_URL = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-shortText"
+OPTION_SHORT_TEXT_URL = "http://neuroscreen.org/fhir/StructureDefinition/answer-short-text"
+"""The short wording of an answer option (SDC ``shortText`` applies to items only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,12 @@ class ItemDefinition:
     """linkIds of the enclosing items, outermost first (empty at top level)."""
     min_value: int | None = None
     max_value: int | None = None
+    short_text: str = ""
+    """How results quote the question, e.g. "nasal polyps" (questions only)."""
+    options: tuple[str, ...] = ()
+    """The answerOption codes in the Questionnaire's order."""
+    option_text: Mapping[str, str] = field(default_factory=dict)
+    """Each answer code's short wording, e.g. ``under-4-weeks`` → "under 4 weeks"."""
     parent: str | None = field(init=False)
     """The linkId of the directly enclosing item, or None at top level."""
     answerable: bool = field(init=False)
@@ -61,8 +76,9 @@ class QuestionnaireIndex(Mapping[str, ItemDefinition]):
         """Index ``questionnaire``; fail at import on anything validation could not honour.
 
         Raises ``ValueError`` for duplicate linkIds, item types the validator does not
-        handle, or choice options outside ``answer_system``: a broken Questionnaire
-        must stop the service from starting, not reject every response later.
+        handle, choice options outside ``answer_system``, or a question or option
+        without its short wording: a broken Questionnaire must stop the service from
+        starting, not reject every response later.
         """
         definitions: dict[str, ItemDefinition] = {}
         for definition in _walk(questionnaire.get("item", []), (), answer_system):
@@ -105,14 +121,18 @@ def _definition(
     if item_type not in SUPPORTED_TYPES:
         raise ValueError(f"item {link_id!r} has unsupported type {item_type!r}")
     codes = []
+    option_text = {}
     for option in item.get("answerOption", []):
         coding = option["valueCoding"]
         if coding.get("system") != answer_system:
             raise ValueError(f"item {link_id!r} has an option outside {answer_system}")
         codes.append(coding["code"])
+        option_text[coding["code"]] = _extension(option, OPTION_SHORT_TEXT_URL, "valueString")
     if len(set(codes)) != len(codes):
         raise ValueError(f"item {link_id!r} lists an answer code twice")
-    bounds = {e["url"]: e.get("valueInteger") for e in item.get("extension", [])}
+    short_text = _extension(item, SHORT_TEXT_URL, "valueString")
+    if item_type not in ("group", "display") and not (short_text and all(option_text.values())):
+        raise ValueError(f"item {link_id!r} needs a short wording for it and each option")
     return ItemDefinition(
         link_id=link_id,
         type=item_type,
@@ -120,6 +140,13 @@ def _definition(
         required=bool(item.get("required", False)),
         codes=frozenset(codes),
         parents=parents,
-        min_value=bounds.get(MIN_VALUE_URL),
-        max_value=bounds.get(MAX_VALUE_URL),
+        min_value=_extension(item, MIN_VALUE_URL, "valueInteger"),
+        max_value=_extension(item, MAX_VALUE_URL, "valueInteger"),
+        short_text=short_text or "",
+        options=tuple(codes),
+        option_text=option_text,
     )
+
+
+def _extension(element: Mapping[str, Any], url: str, value: str) -> Any:
+    return next((e.get(value) for e in element.get("extension", []) if e["url"] == url), None)
