@@ -73,9 +73,34 @@ def test_body_over_the_limit_is_413_before_it_is_read(intake_stack: Stack, accep
             b"Authorization: Bearer test-token\r\nContent-Type: application/fhir+json\r\n"
             b"Content-Length: 52428800\r\n\r\n"
         )
-        head = sock.recv(65536).decode()
-    assert head.startswith("HTTP/1.1 413")
-    assert "OperationOutcome" in head
+        answer = _read_http_response(sock)
+    assert answer.startswith("HTTP/1.1 413")
+    assert "OperationOutcome" in answer
+
+
+def _read_http_response(sock: socket.socket) -> str:
+    """The whole response: head and body may arrive in separate TCP segments."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode()
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
 
 
 def test_chunked_body_over_the_limit_is_413(api: httpx.Client, accepted: dict):

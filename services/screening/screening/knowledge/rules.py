@@ -34,6 +34,7 @@ at load time instead of silently reading an empty value at run time.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -109,14 +110,14 @@ def distinct(evidence: Evidences) -> Evidences:
     return tuple({id(item): item for item in evidence}.values())
 
 
-class Node:
+class Node(ABC):
     """A checked condition; :meth:`check` is the interpreter."""
 
     __slots__ = ()
 
+    @abstractmethod
     def check(self, ctx: RuleContext) -> Evidences | None:
         """The evidence that makes this condition true for ``ctx``, or ``None``."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
