@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.neuroscreen-installed
 
-.PHONY: run test lint bench-intake bench-validation bench-screening bench-e2e clean
+.PHONY: run test lint bench-intake bench-validation bench-screening bench-e2e bench-cds clean
 
 run: $(STAMP)
 	$(BIN)/python deploy/local/run.py
@@ -29,6 +29,9 @@ bench-screening: $(STAMP)
 
 bench-e2e: $(STAMP)
 	$(BIN)/python bench/e2e.py
+
+bench-cds: $(STAMP)
+	$(BIN)/python bench/cds.py
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "NeuroScreen needs Python 3.11 or newer (set PYTHON=python3.11)")'

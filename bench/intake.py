@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 import harness
 import httpx
 from harness import CpuMeter, median, print_table
+from support.smart import assertion, ec_key, public_jwks, token_request, write_clients
 from support.stack import TOKEN, Stack, free_port, wait_until
 
 WRK_SCRIPT = harness.BENCH / "wrk_post.lua"
@@ -54,6 +56,10 @@ class Target:
     runs: list[dict[str, Any]] = field(default_factory=list)
     accepted_total: int = 0
     abandoned_total: int = 0
+    token: str = TOKEN
+    """The bearer token wrk sends: the static one, or a SMART access token (``--smart``)."""
+    new_token: Callable[[], str] | None = None
+    """``--smart``: a fresh access token before each run (they live 5 minutes)."""
 
 
 def body_template(directory: Path) -> Path:
@@ -98,13 +104,13 @@ def start_bare(workers: int, log_dir: Path) -> tuple[subprocess.Popen[bytes], st
     return process, url
 
 
-def check_one_post(url: str, template: Path) -> None:
+def check_one_post(url: str, template: Path, token: str = TOKEN) -> None:
     """Fail fast (before minutes of load) if the server does not answer 201 to the body."""
     body = template.read_text().replace("@@ID@@", f"check-{uuid.uuid4().hex}")
     reply = httpx.post(
         url + PATH,
         content=body,
-        headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"},
+        headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"},
         timeout=10,
     )
     if reply.status_code != 201:
@@ -114,6 +120,8 @@ def check_one_post(url: str, template: Path) -> None:
 def run_wrk(target: Target, template: Path, args: argparse.Namespace, seconds: float) -> dict:
     """One wrk run; returns wrk's numbers plus the CPU each party used meanwhile."""
     harness.wait_for_quiet(args.quiet_wait)
+    if target.new_token is not None:
+        target.token = target.new_token()
     backends = harness.postgres_backends(target.database_url) if target.database_url else "\0"
     meter = CpuMeter({"server": target.root_pid}, {"postgres": backends, "redis": "redis-server"})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -132,7 +140,7 @@ def run_wrk(target: Target, template: Path, args: argparse.Namespace, seconds: f
             "--",
             str(template),
             uuid.uuid4().hex[:12],
-            TOKEN,
+            target.token,
         ],
         capture_output=True,
         text=True,
@@ -220,6 +228,11 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="NEUROSCREEN_DATABASE_POOL_SIZE for the intake (default: the service's default)",
     )
+    parser.add_argument(
+        "--smart",
+        action="store_true",
+        help="the intake authenticates a SMART client; wrk sends its access token",
+    )
     parser.add_argument("--results-name", default="intake", help="bench/results/<name>.json")
     return parser.parse_args()
 
@@ -235,7 +248,9 @@ def main() -> None:
         for workers in (int(w) for w in args.workers.split(",")):
             targets.append(start_bare_target(workers, scratch, cleanup))
             targets.append(
-                start_intake_target(workers, scratch, redis_url, cleanup, args.database_pool_size)
+                start_intake_target(
+                    workers, scratch, redis_url, cleanup, args.database_pool_size, args.smart
+                )
             )
         results = measure(targets, template, args)
     report(results, args, load)
@@ -248,7 +263,12 @@ def start_bare_target(workers: int, scratch: Path, cleanup: ExitStack) -> Target
 
 
 def start_intake_target(
-    workers: int, scratch: Path, redis_url: str, cleanup: ExitStack, pool_size: int | None
+    workers: int,
+    scratch: Path,
+    redis_url: str,
+    cleanup: ExitStack,
+    pool_size: int | None,
+    smart: bool = False,
 ) -> Target:
     """The real intake (``neuroscreen-intake``) on its own fresh database."""
     database_url = cleanup.enter_context(harness.fresh_database())
@@ -257,13 +277,39 @@ def start_intake_target(
     extra = {"intake_workers": str(workers)}
     if pool_size:
         extra["database_pool_size"] = str(pool_size)
+    client_key = ec_key("bench-1")
+    if smart:
+        clients = [
+            {
+                "client_id": "bench-ehr",
+                "jwks": public_jwks(client_key),
+                "scope": "system/QuestionnaireResponse.c",
+            }
+        ]
+        extra["smart_clients_file"] = str(write_clients(log_dir / "clients.json", clients))
     stack = Stack.create(database_url, redis_url, log_dir, **extra)
     cleanup.callback(stack.stop_all)
     key = stack.start("intake")
     stack.start("relay")
     url = stack.base_url[: -len("/fhir")]
     pid = stack.processes[key].pid
-    return Target(f"intake, {workers} worker(s)", "intake", workers, url, pid, database_url)
+    target = Target(f"intake, {workers} worker(s)", "intake", workers, url, pid, database_url)
+    if smart:
+        # One access token per wrk run (it lives 5 minutes), as an EHR reuses its token.
+        def new_token() -> str:
+            token_url = stack.base_url + "/auth/token"
+            reply = token_request(
+                stack.base_url,
+                assertion(client_key, "bench-ehr", token_url),
+                "system/QuestionnaireResponse.c",
+            )
+            reply.raise_for_status()
+            return reply.json()["access_token"]
+
+        target.new_token = new_token
+        target.token = new_token()
+        target.name += ", SMART token"
+    return target
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -277,7 +323,7 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 def measure(targets: list[Target], template: Path, args: argparse.Namespace) -> dict[str, Any]:
     for target in targets:
-        check_one_post(target.url, template)
+        check_one_post(target.url, template, target.token)
         print(f"warming up {target.name} ...", flush=True)
         run_wrk(target, template, args, args.warmup)
     for round_number in range(1, args.rounds + 1):

@@ -39,6 +39,11 @@ def _split_commas(value: object) -> object:
     return value
 
 
+def _empty_is_none(value: object) -> object:
+    # Compose passes an unset variable as "", which must not become Path(".").
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class Settings(BaseSettings):
     """Configuration shared by intake, screening and notify (README: Configuration)."""
 
@@ -70,6 +75,36 @@ class Settings(BaseSettings):
     refused); empty means derived from the request (notify: cite by identifier only)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=8)
+
+    # SMART Backend Services, audit and fair use (README: Registering an EHR with the intake)
+    smart_clients_file: Path | None = None
+    """YAML/JSON list of {client_id, jwks_uri | jwks, scope}; re-read on change or SIGHUP."""
+    smart_signing_keys_file: Path | None = None
+    """The intake's private JWKS (first key signs); empty means one generated in data_dir."""
+    access_token_lifetime_seconds: int = Field(default=300, ge=10, le=300)
+    rate_limit_per_second: float = Field(default=2000.0, ge=0)
+    """Requests per second per client (0: unlimited); bursts up to rate_limit_burst."""
+    rate_limit_burst: int = Field(default=4000, ge=1)
+    token_requests_per_minute: float = Field(default=30.0, gt=0)
+    jwks_refetch_seconds: float = Field(default=30.0, gt=0)
+    """A client's JWKS is fetched at most this often for unknown kids or after a failure."""
+    audit_retention_days: int = Field(default=2190, ge=1)
+    intake_jwks_url: str = ""
+    """Where notify fetches the intake's public keys; empty means derived from the intake's
+    public base URL (or host and port)."""
+    _no_file = field_validator("smart_clients_file", "smart_signing_keys_file", mode="before")(
+        _empty_is_none
+    )
+
+    # CDS Hooks patient-view service (README: Showing the screen in the chart)
+    cds_issuers_file: Path | None = None
+    """YAML/JSON list of {iss, jwks_uri}: the EHRs whose signed CDS Hooks JWTs are trusted."""
+    cds_allowed_origins: CommaList = ()
+    """Browser origins allowed to call ``/cds-services`` (CORS); empty allows none."""
+    cds_documentation_url: str = ""
+    """The card's ``source.url``; empty means the intake serves docs/screening.md itself."""
+    _cds_file = field_validator("cds_issuers_file", mode="before")(_empty_is_none)
+    _cds_origins = field_validator("cds_allowed_origins", mode="before")(_split_commas)
 
     # Outbox relay and recovery
     relay_interval_seconds: float = Field(default=0.2, gt=0)
@@ -222,6 +257,15 @@ class Settings(BaseSettings):
     @property
     def ehr_configured(self) -> bool:
         return bool(self.ehr_base_url)
+
+    @property
+    def intake_issuer(self) -> str:
+        """The FHIR base the intake's access tokens name as ``iss`` (as notify trusts it)."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        if self.intake_jwks_url:
+            return self.intake_jwks_url.removesuffix("/.well-known/jwks.json")
+        return f"http://{self.intake_host}:{self.intake_port}/fhir"
 
     @property
     def escalates_to(self) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, select
 from shared.config import Settings, get_settings
 from shared.db import session_scope
 from shared.models import (
+    CdsFeedback,
     Delivery,
     DeliveryAttempt,
     OutboxMessage,
@@ -62,6 +63,11 @@ class PipelineCollector(Collector):
                 refused = session.execute(
                     select(RefusedAttachment.resource_type, func.count()).group_by(
                         RefusedAttachment.resource_type
+                    )
+                ).all()
+                cds_feedback = session.execute(
+                    select(CdsFeedback.outcome, CdsFeedback.override_reason, func.count()).group_by(
+                        CdsFeedback.outcome, CdsFeedback.override_reason
                     )
                 ).all()
                 urgent_overdue = session.scalar(
@@ -113,6 +119,15 @@ class PipelineCollector(Collector):
         for resource_type, count in refused:
             refusals.add_metric([resource_type], count)
         yield refusals
+        # The reason label is bounded: the card's coded reasons, "other" or "none".
+        feedback = CounterMetricFamily(
+            "neuroscreen_cds_feedback",
+            "Clinician feedback on CDS Hooks cards, by outcome and coded override reason",
+            labels=["outcome", "override_reason"],
+        )
+        for outcome, reason, count in cds_feedback:
+            feedback.add_metric([outcome, reason or "none"], count)
+        yield feedback
         yield GaugeMetricFamily(
             "neuroscreen_dead_letters", "Alerts the EHR refused, awaiting replay", value=dead or 0
         )

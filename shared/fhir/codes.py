@@ -29,6 +29,8 @@ SCREENING_OBSERVATION = CODE_SYSTEM_BASE + "screening-observation"
 """What NeuroScreen measures or assesses: the DN4-interview score and the screen itself."""
 TASKS = CODE_SYSTEM_BASE + "tasks"
 """Task.code values for the work NeuroScreen asks people to do."""
+CDS_OVERRIDE_REASON = CODE_SYSTEM_BASE + "cds-override-reason"
+"""Why a clinician dismissed the CDS Hooks card (overrideReasons, feedback metric)."""
 KNOWLEDGE_BASE = CODE_SYSTEM_BASE + "knowledge-base"
 """RiskAssessment.method: the code is the knowledge-base version that scored the response.
 

@@ -10,12 +10,14 @@ Exception hierarchy::
     FhirError                      any error with an HTTP status and issues
     ├── BadRequest          400    unparseable, or not valid FHIR R4
     ├── Unauthorized        401
+    ├── Forbidden           403    the token's scopes do not cover the interaction
     ├── NotFound            404
     ├── MethodNotAllowed    405
     ├── PreconditionFailed  412    conditional create matched several
     ├── PayloadTooLarge     413
     ├── UnsupportedMediaType 415
     ├── Unprocessable       422    valid FHIR that breaks the Questionnaire
+    ├── TooManyRequests     429    a client over its rate limit (with Retry-After)
     └── ServiceUnavailable  503    a dependency (database) is unreachable
 """
 
@@ -91,6 +93,11 @@ class Unauthorized(FhirError):
     default_code = "login"
 
 
+class Forbidden(FhirError):
+    status = 403
+    default_code = "forbidden"
+
+
 class NotFound(FhirError):
     status = 404
     default_code = "not-found"
@@ -119,6 +126,11 @@ class UnsupportedMediaType(FhirError):
 class Unprocessable(FhirError):
     status = 422
     default_code = "processing"
+
+
+class TooManyRequests(FhirError):
+    status = 429
+    default_code = "throttled"
 
 
 class ServiceUnavailable(FhirError):

@@ -1,13 +1,18 @@
 """Every table NeuroScreen keeps; one Alembic history (``shared/migrations``) creates them."""
 
+from shared.models.audit import AuditEventRecord, UsedAssertion
 from shared.models.base import Base
+from shared.models.cds import CdsCard, CdsFeedback
 from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
 from shared.models.periodic import PeriodicJob
 from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
 
 __all__ = [
+    "AuditEventRecord",
     "Base",
+    "CdsCard",
+    "CdsFeedback",
     "Delivery",
     "DeliveryAttempt",
     "DerivedResource",
@@ -16,4 +21,5 @@ __all__ = [
     "QuestionnaireResponseRecord",
     "RefusedAttachment",
     "Screening",
+    "UsedAssertion",
 ]

@@ -98,8 +98,7 @@ def test_refused_sign_in_becomes_an_alarmed_dead_letter_and_replays_after_the_fi
     metrics = httpx.get(pipeline.notify_url + "/metrics").text
     assert "neuroscreen_dead_letters 1.0" in metrics
     assert 'neuroscreen_deliveries_total{outcome="auth-failed"} 1.0' in metrics
-    # The alert's sign-in was refused; the follow-up job the relay publishes at start may
-    # also have tried (and been refused) before it, depending on when notify came up.
+    # The alert asked once; the Task follow-up job signs in the same way and may ask too.
     assert set(ehr.smart()["stats"]["tokenErrors"]) == {"invalid_client"}
 
     register_notify(ehr, pipeline)  # the cause is fixed: the JWKS URL again

@@ -621,6 +621,13 @@ CONTRACT = {
     "workup": set(WORKUP_CODES) | set(SPLIT_1_0_0),
     "screening-observation": {"dn4-interview-score", "immune-neuropathy-screen"},
     "tasks": {"review-screening"},
+    "cds-override-reason": {
+        "already-assessed",
+        "other-explanation",
+        "disagree-with-screen",
+        "patient-declined",
+        "not-now",
+    },
 }
 
 
@@ -648,6 +655,7 @@ def test_code_systems_match_the_code_constants():
         codes.WORKUP,
         codes.SCREENING_OBSERVATION,
         codes.TASKS,
+        codes.CDS_OVERRIDE_REASON,
     ):
         assert constant.removeprefix(codes.CODE_SYSTEM_BASE) in CODE_SYSTEMS
 

@@ -9,18 +9,24 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from intake import screening_results
+from intake.cds.cors import CdsServicesCors
+from intake.cds.issuers import IssuerRegistry
 from intake.errors import install_error_handlers
-from intake.group_commit import GroupCommitter
 from intake.middleware import RequestContextMiddleware
+from intake.openapi import install_openapi
 from intake.routers import (
+    audit_event,
     bundle,
+    cds_hooks,
     code_system,
     metadata,
     ops,
     questionnaire,
     questionnaire_response,
+    smart,
 )
 from intake.routers import screening_results as screening_results_router
+from intake.smart.lifecycle import install_smart, smart_running
 from shared.config import Settings, get_settings
 from shared.logs import configure_logging
 from shared.metrics import PipelineCollector, pipeline_collector
@@ -32,26 +38,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Each uvicorn worker process is started afresh: its logs need the JSON format too.
     configure_logging("intake", settings.log_level)
-    if not settings.intake_tokens:
-        raise RuntimeError("NEUROSCREEN_INTAKE_TOKENS is empty: no client could authenticate")
+    if not settings.intake_tokens and settings.smart_clients_file is None:
+        raise RuntimeError(
+            "Neither NEUROSCREEN_INTAKE_TOKENS nor NEUROSCREEN_SMART_CLIENTS_FILE is set: "
+            "no client could authenticate"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The intake only stores: the relay process (neuroscreen-relay) publishes.
-        # On PostgreSQL creates go through the group commit; SQLite (embedded default,
-        # one writer anyway) keeps the synchronous path in the thread pool.
-        committer = None
-        if not settings.uses_sqlite:
-            committer = GroupCommitter(
-                settings.database_url,
-                max_wait=settings.group_commit_wait_seconds,
-                max_rows=settings.group_commit_max_rows,
-            )
-            committer.start()
-        app.state.group_commit = committer
-        yield
-        if committer is not None:
-            await committer.close()
+        async with smart_running(app):
+            yield
 
     app = FastAPI(
         title="NeuroScreen intake",
@@ -63,20 +60,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.derived_search = screening_results.SEARCH_PARAMETERS
+    install_smart(app, settings)
+    # CDS Hooks callers share the SMART machinery: JWKS client, replay store, SIGHUP reload.
+    app.state.cds_issuers = IssuerRegistry(
+        settings.cds_issuers_file, app.state.jwks_http, app.state.clients.policy
+    )
     install_error_handlers(app)
+    app.add_middleware(CdsServicesCors, origins=settings.cds_allowed_origins)
     app.add_middleware(
         RequestContextMiddleware, service="intake", max_body_bytes=settings.max_body_bytes
     )
     for module in (
         ops,
         metadata,
+        smart,
         questionnaire,
         code_system,
         questionnaire_response,
         screening_results_router,
+        audit_event,
         bundle,
+        cds_hooks,
     ):
         app.include_router(module.router)
+    install_openapi(app)
     _register_pipeline_metrics(settings)
     return app
 

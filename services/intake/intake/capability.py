@@ -10,7 +10,10 @@ from typing import Any
 
 from intake import responses
 from intake.questionnaire import ACCEPTED_VERSIONS, CANONICAL, VERSION
+from intake.routers.smart import TOKEN_PATH
+from shared.trust.scopes import ADMIN_SCOPE
 
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SOFTWARE_VERSION = "1.0.0"
 FHIR_VERSION = "4.0.1"
 
@@ -65,6 +68,37 @@ def _resource(kind: str, interactions: list[str], **extra: Any) -> dict[str, Any
     }
 
 
+def _security(base_url: str) -> dict[str, Any]:
+    """SMART-on-FHIR, with the token endpoint in the oauth-uris extension."""
+    return {
+        "cors": False,
+        "extension": [
+            {
+                "url": OAUTH_URIS,
+                "extension": [{"url": "token", "valueUri": f"{base_url}{TOKEN_PATH}"}],
+            }
+        ],
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "SMART Backend Services (client credentials, private_key_jwt)",
+            }
+        ],
+        "description": (
+            "Every interaction except GET /metadata requires Authorization: Bearer <token>: "
+            "an access token from the token endpoint (scopes per interaction, SMART v1 or v2), "
+            "or a static token of NEUROSCREEN_INTAKE_TOKENS. Discovery: "
+            f"{base_url}/.well-known/smart-configuration"
+        ),
+    }
+
+
 def capability_statement(
     base_url: str, derived_search: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Any]:
@@ -100,6 +134,19 @@ def capability_statement(
             documentation="The project's CodeSystems (tiers, patterns, workup, answers, tasks)",
         ),
     ]
+    resources.append(
+        _resource(
+            "AuditEvent",
+            ["read", "search-type"],
+            searchParam=[
+                {"name": "date", "type": "date", "documentation": "When recorded (prefixes)"},
+                {"name": "agent", "type": "token", "documentation": "The client id"},
+                {"name": "entity-type", "type": "token", "documentation": "Resource type"},
+                {"name": "patient", "type": "reference", "documentation": "Patient/<id>"},
+            ],
+            documentation=f"The audit trail (IHE BALP); needs the {ADMIN_SCOPE} scope",
+        )
+    )
     for kind, params in (derived_search or {}).items():
         resources.append(
             _resource(
@@ -122,25 +169,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "security": {
-                    "cors": False,
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                    "code": "OAuth",
-                                    "display": "OAuth",
-                                }
-                            ],
-                            "text": "Bearer token",
-                        }
-                    ],
-                    "description": (
-                        "Every interaction except GET /metadata requires "
-                        "Authorization: Bearer <token> (NEUROSCREEN_INTAKE_TOKENS)."
-                    ),
-                },
+                "security": _security(base_url),
                 "resource": resources,
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],
             }

@@ -1,18 +1,19 @@
-"""Request dependencies: settings and the bearer-token check."""
+"""Request dependencies: settings, the caller (bearer token, rate limit) and its scopes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from shared.auth import bearer_token, token_is_valid
+from intake.rest import base_url
+from intake.smart.principals import Principal
+from shared.auth import bearer_token
 from shared.config import Settings
-from shared.fhir.outcome import Unauthorized
 
 
-# Both dependencies are ``async`` only so that FastAPI runs them on the event loop
-# instead of handing each request to the thread pool twice more; neither blocks.
+# These dependencies are ``async`` only so that FastAPI runs them on the event loop
+# instead of handing each request to the thread pool again; none of them blocks.
 async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -20,14 +21,23 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def require_token(request: Request, settings: SettingsDep) -> None:
-    """401 with ``WWW-Authenticate`` unless a known bearer token is presented."""
-    presented = bearer_token(request.headers.get("authorization"))
-    if not token_is_valid(presented, settings.intake_tokens):
-        raise Unauthorized(
-            "A valid bearer token is required",
-            headers={"WWW-Authenticate": 'Bearer realm="neuroscreen"'},
-        )
+async def authenticate(request: Request) -> Principal:
+    """401 (``invalid_token``) without a valid token, 429 over the client's rate limit."""
+    state = request.app.state
+    token = bearer_token(request.headers.get("authorization"))
+    principal = state.authenticator.principal(token, base_url(request))
+    state.rate_limiter.check(principal.client_id)
+    return principal
 
 
-Authenticated = Depends(require_token)
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+Authenticated = Depends(authenticate)
+
+
+def allowed(resource_type: str, interaction: str) -> Any:
+    """A route dependency: 403 unless the token's scopes allow ``interaction`` on the type."""
+
+    async def check(principal: PrincipalDep) -> None:
+        principal.require(resource_type, interaction)
+
+    return Depends(check)

@@ -23,7 +23,13 @@ from starlette.concurrency import run_in_threadpool
 
 from intake.group_commit import GroupCommitter
 from intake.records import any_of, last_updated_clause, paged, patient_clause
-from intake.search import SearchQuery, parse_query_string, parse_search, token_value
+from intake.search import (
+    SearchQuery,
+    is_fhir_id,
+    parse_query_string,
+    parse_search,
+    token_value,
+)
 from intake.validation import ValidatedResponse
 from shared.db import session_scope
 from shared.fhir.codes import SCREENING_STATUS_EXTENSION
@@ -105,7 +111,9 @@ def _existing(identifier: tuple[str | None, str] | None, content_hash: str) -> C
 
 
 def read_response(session: Session, response_id: str) -> QuestionnaireResponseRecord:
-    record = session.get(QuestionnaireResponseRecord, response_id)
+    record = (
+        session.get(QuestionnaireResponseRecord, response_id) if is_fhir_id(response_id) else None
+    )
     if record is None:
         raise NotFound(f"QuestionnaireResponse/{response_id} is not known")
     return record

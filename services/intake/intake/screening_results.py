@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.records import last_updated_clause, paged, patient_clause
-from intake.search import SearchQuery, reference_value
+from intake.search import SearchQuery, is_fhir_id, reference_value
 from shared.fhir.outcome import NotFound
 from shared.models import DerivedResource, QuestionnaireResponseRecord
 
@@ -28,7 +28,11 @@ SEARCH_PARAMETERS: dict[str, dict[str, str]] = {
 
 
 def read_derived(session: Session, resource_type: str, resource_id: str) -> DerivedResource:
-    row = session.get(DerivedResource, (resource_type, resource_id))
+    row = (
+        session.get(DerivedResource, (resource_type, resource_id))
+        if is_fhir_id(resource_id)
+        else None
+    )
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
     return row

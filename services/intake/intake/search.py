@@ -6,6 +6,7 @@ create) and a plain search read the criteria the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from shared.fhir.outcome import BadRequest, Issue
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
 RESULT_PARAMETERS = frozenset({"_count", "_offset", "_format", "_include", "_total", "_sort"})
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 
 
@@ -59,12 +61,15 @@ def parse_search(
     query = SearchQuery()
     issues: list[Issue] = []
     for name, value in params:
-        if name == "_count":
+        if "\x00" in name or "\x00" in value:
+            # No database stores NUL in text: refuse it here rather than fail the query.
+            issues.append(Issue("invalid", "Search parameters cannot contain NUL characters"))
+        elif name == "_count":
             query.count = _bounded_int(name, value, 0, MAX_COUNT, issues)
         elif name == "_offset":
             query.offset = _bounded_int(name, value, 0, 10**9, issues)
         elif name == "_lastUpdated":
-            bound = _parse_date(value)
+            bound = parse_date(value)
             if bound is None:
                 issues.append(Issue("invalid", "_lastUpdated must be a FHIR date or dateTime"))
             else:
@@ -82,6 +87,11 @@ def parse_search(
     return query
 
 
+def is_fhir_id(text: str) -> bool:
+    """FHIR's id type: 1-64 of ``[A-Za-z0-9-.]``; anything else cannot name a stored resource."""
+    return _FHIR_ID.fullmatch(text) is not None
+
+
 def parse_query_string(text: str) -> list[tuple[str, str]]:
     """``If-None-Exist`` carries a query string without the leading ``?``."""
     return parse_qsl(text.lstrip("?"), keep_blank_values=True)
@@ -94,9 +104,9 @@ def page_link(base: str, query: SearchQuery, offset: int) -> str:
 
 def reference_value(value: str, resource_type: str) -> str:
     """``123``, ``Patient/123`` or an absolute URL ending in ``Patient/123`` → ``Patient/123``."""
-    if "/" not in value:
-        return f"{resource_type}/{value}"
-    parts = value.rstrip("/").split("/")
+    parts = [part for part in value.split("/") if part]
+    if len(parts) < 2:
+        return f"{resource_type}/{parts[0] if parts else ''}"
     return f"{parts[-2]}/{parts[-1]}"
 
 
@@ -117,7 +127,7 @@ def _bounded_int(name: str, value: str, low: int, high: int, issues: list[Issue]
     return max(low, min(number, high))
 
 
-def _parse_date(value: str) -> DateBound | None:
+def parse_date(value: str) -> DateBound | None:
     prefix = value[:2] if value[:2] in _PREFIXES else "eq"
     text = value[2:] if value[:2] in _PREFIXES else value
     formats: list[tuple[str, Any]] = [

@@ -1,7 +1,10 @@
 """The notify admin API: see deliveries, inspect dead letters, replay them.
 
-Bearer-token protected (``NEUROSCREEN_NOTIFY_TOKENS``). Listings show ids,
-states and statuses only (and which attachments the EHR refused); the EHR's
+Bearer-token protected: a static token (``NEUROSCREEN_NOTIFY_TOKENS``) or an
+access token issued by the intake with the ``system/neuroscreen.admin``
+scope (README: Registering an EHR with the intake). Listings show ids,
+states and statuses only (and which attachments the EHR refused, and what
+clinicians did with the CDS Hooks card); the EHR's
 OperationOutcomes are shown when one delivery is inspected, the Bundle itself
 (which holds PHI) only when one dead letter is.
 """
@@ -24,6 +27,7 @@ from shared.auth import bearer_token, token_is_valid
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.models import (
+    CdsFeedback,
     Delivery,
     DeliveryAttempt,
     QuestionnaireResponseRecord,
@@ -34,12 +38,33 @@ from shared.models.base import utcnow
 from shared.outbox import enqueue
 from shared.pipeline import ResponseState, transition
 from shared.tasks import DELIVER_ALERT
+from shared.trust import UntrustedToken
+from shared.trust.intake_tokens import IntakeTokens
+from shared.trust.scopes import ADMIN_SCOPE
+
+_intake_tokens: IntakeTokens | None = None
 
 
-def require_admin_token(request: Request) -> None:
+async def require_admin_token(request: Request) -> None:
+    settings = request.app.state.settings
     presented = bearer_token(request.headers.get("authorization"))
-    if not token_is_valid(presented, request.app.state.settings.notify_tokens):
+    if token_is_valid(presented, settings.notify_tokens):
+        return
+    if presented.count(".") != 2:
         raise HTTPException(401, "A valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+    global _intake_tokens
+    if _intake_tokens is None or _intake_tokens.issuer != settings.intake_issuer:
+        _intake_tokens = IntakeTokens(settings)
+    try:
+        access = await _intake_tokens.verify(presented)
+    except UntrustedToken:
+        challenge = 'Bearer error="invalid_token"'
+        raise HTTPException(
+            401, "The access token is invalid", {"WWW-Authenticate": challenge}
+        ) from None
+    if not access.grants.has(ADMIN_SCOPE):
+        challenge = f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'
+        raise HTTPException(403, f"Needs the {ADMIN_SCOPE} scope", {"WWW-Authenticate": challenge})
 
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin_token)])
@@ -56,9 +81,14 @@ def list_deliveries(
             statement = statement.where(Delivery.state == state)
         rows = session.scalars(statement).all()
         refused = _refused(session, [row.response_id for row in rows])
+        feedback = _cds_feedback(session, [row.response_id for row in rows])
         return {
             "deliveries": [
-                {**_summary(row), "refused_attachments": _brief(refused, row.response_id)}
+                {
+                    **_summary(row),
+                    "refused_attachments": _brief(refused, row.response_id),
+                    "cds_feedback": feedback.get(row.response_id, []),
+                }
                 for row in rows
             ]
         }
@@ -75,6 +105,7 @@ def inspect_delivery(response_id: str) -> dict[str, Any]:
         return {
             **_summary(delivery),
             "attempts": _attempts(session, response_id),
+            "cds_feedback": _cds_feedback(session, [response_id]).get(response_id, []),
             "refused_attachments": [
                 {
                     **_refusal_brief(row),
@@ -198,6 +229,27 @@ def _refused(session: Session, response_ids: list[str]) -> dict[str, list[Refuse
     by_response: dict[str, list[RefusedAttachment]] = {}
     for row in rows:
         by_response.setdefault(row.response_id, []).append(row)
+    return by_response
+
+
+def _cds_feedback(session: Session, response_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """What clinicians did with the CDS Hooks card of each response (codes only)."""
+    rows = session.scalars(
+        select(CdsFeedback)
+        .where(CdsFeedback.response_id.in_(response_ids))
+        .order_by(CdsFeedback.outcome_timestamp, CdsFeedback.id)
+    ).all()
+    by_response: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_response.setdefault(row.response_id, []).append(
+            {
+                "card": row.card_uuid,
+                "outcome": row.outcome,
+                "at": row.outcome_timestamp.isoformat(),
+                "override_reason": row.override_reason,
+                "accepted_suggestions": row.accepted_suggestions,
+            }
+        )
     return by_response
 
 

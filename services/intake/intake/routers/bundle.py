@@ -11,12 +11,14 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from intake import responses
-from intake.deps import Authenticated
+from intake import audit, responses
+from intake.deps import Authenticated, PrincipalDep
 from intake.fhir_response import FhirResponse
 from intake.rest import base_url, require_json_body
+from intake.smart.principals import Principal
 from intake.validation import ValidatedResponse, validate_questionnaire_response
 from shared.db import session_scope
 from shared.fhir.outcome import BadRequest, FhirError, Issue, MethodNotAllowed
@@ -28,14 +30,14 @@ MAX_ENTRIES = 1000
 
 @router.post("")
 @router.post("/", include_in_schema=False)
-async def process_bundle(request: Request) -> FhirResponse:
+async def process_bundle(request: Request, principal: PrincipalDep) -> FhirResponse:
     require_json_body(request)
     bundle = _parse_bundle(await request.body())
     base = base_url(request)
     if bundle["type"] == "transaction":
-        reply = await run_in_threadpool(_transaction, bundle, base)
+        reply = await run_in_threadpool(_transaction, bundle, base, principal)
     else:
-        reply = await run_in_threadpool(_batch, bundle, base)
+        reply = await run_in_threadpool(_batch, bundle, base, principal)
     return FhirResponse(reply)
 
 
@@ -58,13 +60,19 @@ def _parse_bundle(body: bytes) -> dict[str, Any]:
     return bundle
 
 
-def _validate_entry(index: int, entry: Any) -> tuple[ValidatedResponse, str | None]:
-    """Check one entry is a QuestionnaireResponse create and validate its resource."""
+_ENTRY_INTERACTIONS = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
+
+
+def _validate_entry(
+    index: int, entry: Any, principal: Principal
+) -> tuple[ValidatedResponse, str | None]:
+    """Check one entry is a QuestionnaireResponse create the token allows; validate it."""
     where = f"Bundle.entry[{index}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         raise BadRequest(issues=[Issue("required", "Each entry needs a request", where)])
     request = entry["request"]
     method, url = request.get("method"), str(request.get("url", "")).split("?")[0]
+    _check_scope(principal, method, url)
     if method != "POST" or url.rstrip("/") != "QuestionnaireResponse":
         raise MethodNotAllowed(
             issues=[
@@ -81,6 +89,18 @@ def _validate_entry(index: int, entry: Any) -> tuple[ValidatedResponse, str | No
         error.issues = [_relocate(issue, f"{where}.resource") for issue in error.issues]
         raise
     return validated, request.get("ifNoneExist")
+
+
+def _check_scope(principal: Principal, method: Any, url: str) -> None:
+    """Each entry needs the scope its own interaction would need on its own (403 if not)."""
+    resource_type, _, resource_id = url.strip("/").partition("/")
+    if not resource_type[:1].isupper():
+        return  # not a resource URL: refused as unsupported below
+    if method == "GET":
+        interaction = "r" if resource_id else "s"
+    else:
+        interaction = _ENTRY_INTERACTIONS.get(str(method), "c")
+    principal.require(resource_type, interaction)
 
 
 def _relocate(issue: Issue, prefix: str) -> Issue:
@@ -105,13 +125,17 @@ def _entry_reply(outcome: responses.CreateOutcome, base: str) -> dict[str, Any]:
     }
 
 
-def _transaction(bundle: dict[str, Any], base: str) -> dict[str, Any]:
-    validated = [_validate_entry(i, entry) for i, entry in enumerate(bundle.get("entry", []))]
+def _transaction(bundle: dict[str, Any], base: str, principal: Principal) -> dict[str, Any]:
+    validated = [
+        _validate_entry(i, entry, principal) for i, entry in enumerate(bundle.get("entry", []))
+    ]
     with session_scope() as session:
         outcomes = [
             responses.create_response(session, response, if_none_exist=if_none_exist)
             for response, if_none_exist in validated
         ]
+        for outcome in outcomes:
+            _audit_create(session, principal, outcome)
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",
@@ -119,14 +143,26 @@ def _transaction(bundle: dict[str, Any], base: str) -> dict[str, Any]:
     }
 
 
-def _batch(bundle: dict[str, Any], base: str) -> dict[str, Any]:
+def _batch(bundle: dict[str, Any], base: str, principal: Principal) -> dict[str, Any]:
     replies = []
     for index, entry in enumerate(bundle.get("entry", [])):
         try:
-            response, if_none_exist = _validate_entry(index, entry)
+            response, if_none_exist = _validate_entry(index, entry, principal)
             with session_scope() as session:
                 outcome = responses.create_response(session, response, if_none_exist=if_none_exist)
+                _audit_create(session, principal, outcome)
             replies.append(_entry_reply(outcome, base))
         except FhirError as error:
             replies.append({"response": {"status": str(error.status), "outcome": error.outcome()}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": replies}
+
+
+def _audit_create(session: Session, principal: Principal, outcome: responses.CreateOutcome) -> None:
+    audit.record_access(
+        session,
+        client_id=principal.client_id,
+        interaction="create",
+        resource_type="QuestionnaireResponse",
+        resource_id=outcome.record.id,
+        patients=[outcome.record.patient],
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from intake.deps import Authenticated
+from intake.deps import Authenticated, allowed
 from intake.fhir_response import FhirResponse
 from intake.rest import searchset
 from intake.search import SearchQuery
@@ -14,14 +14,14 @@ from shared.fhir.outcome import NotFound
 router = APIRouter(prefix="/fhir/CodeSystem", dependencies=[Authenticated])
 
 
-@router.get("/{code_system_id}")
+@router.get("/{code_system_id}", dependencies=[allowed("CodeSystem", "r")])
 def read(code_system_id: str) -> FhirResponse:
     if code_system_id not in CODE_SYSTEMS:
         raise NotFound(f"CodeSystem/{code_system_id} is not known")
     return FhirResponse(CODE_SYSTEMS[code_system_id])
 
 
-@router.get("")
+@router.get("", dependencies=[allowed("CodeSystem", "s")])
 def search(request: Request) -> FhirResponse:
     url = request.query_params.get("url")
     found = [cs for cs in CODE_SYSTEMS.values() if url in (None, cs["url"])]

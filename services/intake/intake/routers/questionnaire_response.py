@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from intake import responses
-from intake.deps import Authenticated
+from intake import audit, responses
+from intake.deps import Authenticated, PrincipalDep, allowed
 from intake.fhir_response import FhirResponse, version_headers
 from intake.rest import (
     base_url,
@@ -20,36 +21,33 @@ from intake.rest import (
 from intake.search import parse_search
 from intake.validation import validate_questionnaire_response
 from shared.db import session_scope
-from shared.models import Delivery
+from shared.models import Delivery, QuestionnaireResponseRecord
 
 router = APIRouter(prefix="/fhir/QuestionnaireResponse", dependencies=[Authenticated])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[allowed("QuestionnaireResponse", "c")])
 async def create(
     request: Request,
+    principal: PrincipalDep,
     if_none_exist: Annotated[str | None, Header(alias="If-None-Exist")] = None,
 ) -> FhirResponse:
     require_json_body(request)
     body = await request.body()
-    committer = request.app.state.group_commit
-    if committer is not None and not if_none_exist:
-        # The hot path: validation (~0.1 ms) in the event loop, the insert in a group commit.
+
+    def store() -> responses.CreateOutcome:
         validated = validate_questionnaire_response(body)
-        outcome = await responses.create_response_grouped(committer, validated)
-    else:
+        with session_scope() as session:
+            outcome = responses.create_response(session, validated, if_none_exist=if_none_exist)
+            _audit(session, principal.client_id, "create", [outcome.record], outcome.record.id)
+            return outcome
 
-        def store() -> responses.CreateOutcome:
-            validated = validate_questionnaire_response(body)
-            with session_scope() as session:
-                return responses.create_response(session, validated, if_none_exist=if_none_exist)
-
-        outcome = await run_in_threadpool(store)
+    outcome = await run_in_threadpool(store)
     record = outcome.record
     location = f"{base_url(request)}/QuestionnaireResponse/{record.id}/_history/{record.version_id}"
     return write_response(
         request,
-        responses.served_resource(record, resource=outcome.resource),
+        responses.served_resource(record),
         status=201 if outcome.created else 200,
         location=location,
         version_id=record.version_id,
@@ -58,17 +56,18 @@ async def create(
     )
 
 
-@router.get("/{response_id}")
-def read(response_id: str) -> FhirResponse:
+@router.get("/{response_id}", dependencies=[allowed("QuestionnaireResponse", "r")])
+def read(response_id: str, principal: PrincipalDep) -> FhirResponse:
     with session_scope() as session:
         record = responses.read_response(session, response_id)
+        _audit(session, principal.client_id, "read", [record], record.id)
         delivery = session.get(Delivery, response_id)
         resource = responses.served_resource(record, delivery)
     return FhirResponse(resource, headers=version_headers(record.version_id, record.last_updated))
 
 
-@router.get("")
-def search(request: Request) -> FhirResponse:
+@router.get("", dependencies=[allowed("QuestionnaireResponse", "s")])
+def search(request: Request, principal: PrincipalDep) -> FhirResponse:
     query = parse_search(
         list(request.query_params.multi_items()),
         responses.SEARCH_PARAMETERS,
@@ -76,5 +75,25 @@ def search(request: Request) -> FhirResponse:
     )
     with session_scope() as session:
         records, total = responses.search_responses(session, query)
+        _audit(session, principal.client_id, "search-type", records, None, request)
         resources = [responses.served_resource(r) for r in records]
     return searchset(request, "QuestionnaireResponse", resources, total, query)
+
+
+def _audit(
+    session: Session,
+    client_id: str,
+    interaction: str,
+    records: list[QuestionnaireResponseRecord],
+    resource_id: str | None,
+    request: Request | None = None,
+) -> None:
+    audit.record_access(
+        session,
+        client_id=client_id,
+        interaction=interaction,
+        resource_type="QuestionnaireResponse",
+        resource_id=resource_id,
+        patients=[r.patient for r in records] or [None],
+        parameters=request.query_params.keys() if request else (),
+    )
