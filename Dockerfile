@@ -79,6 +79,12 @@ HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
     CMD ["/bin/sh", "-c", "celery -A notify.worker inspect ping -d \"celery@${HOSTNAME}\" --timeout 10 >/dev/null"]
 CMD ["celery", "-A", "notify.worker", "worker", "-Q", "notify", "--loglevel", "INFO"]
 
+# --- outbox relay (publishes committed jobs; health: a recent heartbeat) ---
+FROM runtime AS relay
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["neuroscreen-relay", "--check"]
+CMD ["neuroscreen-relay"]
+
 # --- notify admin API (dead letters, replay; bearer tokens NEUROSCREEN_NOTIFY_TOKENS) ---
 FROM runtime AS notify-api
 ENV NEUROSCREEN_NOTIFY_HOST=0.0.0.0 \
@@ -88,7 +94,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/readyz' % os.environ['NEUROSCREEN_NOTIFY_PORT'], timeout=4)"]
 CMD ["neuroscreen-notify-api"]
 
-# --- intake API (FHIR base /fhir) with the outbox relay thread; the default target ---
+# --- intake API (FHIR base /fhir): stores only; the default target ---
 FROM runtime AS intake
 ENV NEUROSCREEN_INTAKE_HOST=0.0.0.0 \
     NEUROSCREEN_INTAKE_PORT=8000

@@ -122,6 +122,7 @@ def main() -> None:
         stack = Stack.create(database_url, redis_url, scratch, cds_issuers_file=str(issuers))
         cleanup.callback(stack.stop_all)
         intake = stack.start("intake")
+        stack.start("relay")
         stack.start("screening")
         print(f"screening {args.patients} patients through the real pipeline...", flush=True)
         screened = screen_patients(stack, database_url, args.patients)

@@ -55,7 +55,7 @@ from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER
 
 EHR_TOKEN = "bench-ehr-secret"
 COORDINATOR = "Practitioner/coordinator-1"
-UNFINISHED = ("received", "scored", "retrying")
+UNFINISHED = ("received", "scored", "sending", "retrying")
 
 
 @dataclass
@@ -173,6 +173,7 @@ def pipeline(scratch: Path, args: argparse.Namespace) -> Iterator[Pipeline]:
         )
         cleanup.callback(stack.stop_all)
         pids = {"intake": stack.processes[stack.start("intake")].pid}
+        pids["relay"] = stack.processes[stack.start("relay")].pid
         for name, count in (("screening", args.screening_workers), ("notify", args.notify_workers)):
             for number in range(count):
                 pids[f"{name}{number or ''}"] = stack.processes[stack.start(name)].pid

@@ -13,8 +13,10 @@ idempotent replay. Only 201s count as accepted. Afterwards the stored rows are c
 they must equal the 201s, plus at most the requests wrk abandoned in flight when its
 clock ran out (the server may still have committed those).
 
-The screening and notify workers are not running: jobs pile up in Redis, untouched.
-The load generator shares the machine's cores with the server; the CPU split is shown.
+The outbox relay (``neuroscreen-relay``) runs beside the intake, as deployed: it shares
+the cores and publishes every job to Redis. The screening and notify workers are not
+running: jobs pile up in Redis, untouched. The load generator shares the machine's
+cores with the server; the CPU split is shown ("others" includes the relay).
 """
 
 from __future__ import annotations
@@ -214,7 +216,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="runs per server (median)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--workers", default="1,2", help="NEUROSCREEN_INTAKE_WORKERS values")
+    parser.add_argument(
+        "--workers", default="1,2", help="NEUROSCREEN_INTAKE_WORKERS values (2 = this machine)"
+    )
     parser.add_argument(
         "--quiet-wait", type=float, default=120, help="max seconds to wait for an idle machine"
     )
@@ -286,6 +290,7 @@ def start_intake_target(
     stack = Stack.create(database_url, redis_url, log_dir, **extra)
     cleanup.callback(stack.stop_all)
     key = stack.start("intake")
+    stack.start("relay")
     url = stack.base_url[: -len("/fhir")]
     pid = stack.processes[key].pid
     target = Target(f"intake, {workers} worker(s)", "intake", workers, url, pid, database_url)
@@ -398,7 +403,7 @@ def report(results: dict[str, Any], args: argparse.Namespace, load: float) -> No
                 "wrk_threads": args.threads,
                 "body": "tests/fixtures/qr-sample.json (unique identifier per request)",
             },
-            "targets": {"accepted_per_s": 1000, "p99_ms": 100, "intake_over_bare": 0.30},
+            "targets": {"accepted_per_s": 1000, "p99_ms": 100, "intake_over_bare": 0.25},
             "results": results,
             "ratios": ratios,
         },

@@ -135,7 +135,8 @@ def preload(count: int, batch: str) -> list[str]:
     from intake import responses
     from intake.validation import validate_questionnaire_response
     from shared.db import session_scope
-    from shared.outbox import OutboxRelay, celery_publisher
+    from shared.outbox import OutboxRelay
+    from shared.relay.publisher import celery_batch_publisher
 
     resource = json.loads(harness.SAMPLE.read_text())
     ids: list[str] = []
@@ -145,7 +146,7 @@ def preload(count: int, batch: str) -> list[str]:
                 resource["identifier"]["value"] = f"{batch}-{n}"
                 validated = validate_questionnaire_response(orjson.dumps(resource))
                 ids.append(responses.create_response(session, validated).record.id)
-    relay = OutboxRelay(celery_publisher(), interval_seconds=1, redeliver_after_seconds=3600)
+    relay = OutboxRelay(celery_batch_publisher(), redeliver_after_seconds=3600)
     published = relay.publish_due()
     assert published >= count, f"published {published} jobs for {count} responses"
     return ids

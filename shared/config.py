@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=8000, ge=1, le=65535)
     intake_tokens: CommaList = ()
-    intake_workers: int = Field(default=1, ge=1)
+    intake_workers: int = Field(default=0, ge=0)
+    """uvicorn worker processes; 0 means one per CPU core this process may run on."""
+    group_commit_wait_seconds: float = Field(default=0.002, ge=0, le=0.1)
+    group_commit_max_rows: int = Field(default=64, ge=1, le=1000)
+    """PostgreSQL: concurrent creates share one transaction, waiting at most this long
+    for at most this many rows (services/intake/intake/group_commit.py)."""
     public_base_url: str = ""
     """FHIR base clients see (Location headers; notify cites it for attachments the EHR
     refused); empty means derived from the request (notify: cite by identifier only)."""
@@ -106,6 +111,8 @@ class Settings(BaseSettings):
     redeliver_after_seconds: float = Field(default=120.0, gt=0)
     """A job not done this long after it became due is published again (tasks are idempotent)."""
     broker_visibility_timeout_seconds: int = Field(default=3600, ge=10)
+    relay_metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Prometheus port of ``neuroscreen-relay`` (all interfaces); 0 serves no metrics."""
 
     # Screening
     knowledge_version: str = ""
@@ -130,6 +137,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     urgent_delivery_deadline_seconds: float = Field(default=900.0, gt=0)
+    delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    """A notify run's claim on a delivery while it calls the EHR; after it, the delivery
+    may be claimed again (a dead worker's). Longer than any EHR write (task time limit)."""
 
     # Closed loop (README: Alert follow-up): Task due times per tier, from the clinical
     # basis' tier actions, then a follow-up of the Task in the EHR and one escalation.

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import lru_cache
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, or_, select
 
-from shared.config import Settings
+from shared.config import Settings, get_settings
 from shared.db import session_scope
 from shared.models import (
     CdsFeedback,
@@ -72,7 +73,7 @@ class PipelineCollector(Collector):
                 urgent_overdue = session.scalar(
                     select(func.count()).where(
                         Delivery.tier == "urgent",
-                        Delivery.state.in_(("pending", "retrying", "dead-letter")),
+                        Delivery.state.in_(("scored", "sending", "retrying", "dead-letter")),
                         Delivery.created_at < deadline,
                     )
                 )
@@ -208,3 +209,9 @@ def _follow_up_metrics() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
             failing.add_metric([name, last_failure], 1)
     yield age
     yield failing
+
+
+@lru_cache
+def pipeline_collector(settings: Settings | None = None) -> PipelineCollector:
+    """The process's one :class:`PipelineCollector` (registries may share it)."""
+    return PipelineCollector(settings or get_settings())

@@ -1,33 +1,32 @@
-"""The transactional outbox and its relay.
+"""The transactional outbox: jobs written in the same commit as the data they concern.
 
 Writers call :func:`enqueue` inside their own transaction, so a job exists
 exactly when the data it concerns was committed: "accepted" means "stored and
-queued", even while the broker is down. The :class:`OutboxRelay` publishes
-due rows to the broker and deletes them; when the broker is unreachable the
-rows simply wait.
+queued", even while the broker is down. On PostgreSQL the same transaction
+sends ``NOTIFY neuroscreen_outbox`` (delivered only at commit), which wakes
+the relay process (:mod:`shared.relay`) with no poll delay.
+
+:class:`OutboxRelay` holds the relay's two database jobs: publish due rows
+(``FOR UPDATE SKIP LOCKED``, so several relay processes never publish the
+same row) and re-enqueue responses whose next step is overdue (the broker
+lost the job). Every task is idempotent, so a duplicate costs a no-op.
 
 The relay is also the scheduler of periodic jobs (no Celery beat): each has a
 :class:`~shared.models.PeriodicJob` row, and the relay publishes the job when
 its ``next_run_at`` has passed, so it runs wherever the relay runs. The row is
 its durable state, so it needs no outbox row: a failed publish leaves
 ``next_run_at`` as it was and the next tick tries again.
-
-The relay also repairs what a broker can lose (a Redis restart without
-persistence, a job acknowledged by a worker that then died): any response
-whose next step is overdue by ``redeliver_after_seconds`` gets its job
-enqueued again. Every task is idempotent, so a duplicate costs a no-op.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import orjson
 from prometheus_client import Counter
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,6 +39,9 @@ from shared.tasks import ROUTES, TaskRoute
 
 log = logging.getLogger("neuroscreen.outbox")
 
+NOTIFY_CHANNEL = "neuroscreen_outbox"
+"""PostgreSQL channel the relay LISTENs on; a notification means "rows are due"."""
+
 PUBLISHED = Counter("neuroscreen_outbox_published_total", "Jobs published to the broker", ["task"])
 PUBLISH_FAILURES = Counter(
     "neuroscreen_outbox_publish_failures_total", "Failed attempts to publish a batch to the broker"
@@ -48,8 +50,9 @@ REDELIVERED = Counter(
     "neuroscreen_redelivered_total", "Overdue jobs enqueued again by the relay", ["task"]
 )
 
-Publish = Callable[[TaskRoute, dict[str, str]], None]
-"""Sends one job to the broker; raises if the broker is unreachable."""
+Job = tuple[TaskRoute, dict[str, str]]
+Publish = Callable[[Sequence[Job]], None]
+"""Sends a batch of jobs to the broker in one round trip; raises if it is unreachable."""
 
 
 def enqueue(
@@ -58,17 +61,25 @@ def enqueue(
     """Queue ``route`` for ``response_id`` as part of the caller's transaction.
 
     A Core INSERT rather than ``session.add``: it is on every request's path, and the
-    row is never read back by the writer.
+    row is never read back by the writer. A job due now also wakes the relay at commit.
     """
     now = utcnow()
-    session.connection().execute(
+    connection = session.connection()
+    connection.execute(
         insert(OutboxMessage.__table__).values(
             task=route.name,
-            payload=orjson.dumps({"response_id": response_id}).decode(),
+            payload=outbox_payload(response_id),
             available_at=at or now,
             created_at=now,
         )
     )
+    if at is None and connection.dialect.name == "postgresql":
+        connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+def outbox_payload(response_id: str) -> str:
+    """The stored form of a job's payload: ids only (see :mod:`shared.tasks`)."""
+    return orjson.dumps({"response_id": response_id}).decode()
 
 
 class OutboxRelay:
@@ -78,49 +89,55 @@ class OutboxRelay:
         self,
         publish: Publish,
         *,
-        interval_seconds: float,
         redeliver_after_seconds: float,
         batch_size: int = 500,
         periodic: Mapping[TaskRoute, float] | None = None,
     ) -> None:
         self._publish = publish
-        self._interval = interval_seconds
         self._redeliver_after = timedelta(seconds=redeliver_after_seconds)
         self._batch_size = batch_size
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
         self._periodic = dict(periodic or {})
         """Periodic job → interval in seconds (see :func:`shared.tasks.periodic_jobs`)."""
         self._periodic_rows_exist = False
 
-    def wake(self) -> None:
-        """Publish now rather than at the next tick (called after a commit)."""
-        self._wake.set()
-
     def publish_due(self) -> int:
-        """Publish every due row (in batches); returns how many were published."""
+        """Publish every due row, a batch per transaction; returns how many were published.
+
+        The rows are deleted in the transaction that locked them, after the broker took
+        the batch: a crash in between leaves them in place, to be published again
+        (at least once; the tasks are idempotent).
+        """
         total = 0
         while True:
             with session_scope() as session:
-                rows = session.scalars(
-                    select(OutboxMessage)
+                rows = session.execute(
+                    select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload)
                     .where(OutboxMessage.available_at <= utcnow())
                     .order_by(OutboxMessage.id)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 ).all()
-                for row in rows:
-                    self._publish(ROUTES[row.task], orjson.loads(row.payload))
-                    PUBLISHED.labels(row.task).inc()
                 if rows:
+                    self._publish([(ROUTES[r.task], orjson.loads(r.payload)) for r in rows])
+                    for row in rows:
+                        PUBLISHED.labels(row.task).inc()
                     session.execute(
                         delete(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
                     )
             total += len(rows)
             if len(rows) < self._batch_size:
                 return total
+
+    def seconds_until_next_due(self, ceiling: float) -> float:
+        """How long the relay may sleep before a delayed row (a retry) becomes due."""
+        with session_scope() as session:
+            next_at = session.scalar(select(func.min(OutboxMessage.available_at)))
+        if next_at is None:
+            return ceiling
+        if next_at.tzinfo is None:  # SQLite returns naive UTC
+            next_at = next_at.replace(tzinfo=utcnow().tzinfo)
+        return max(0.0, min(ceiling, (next_at - utcnow()).total_seconds()))
 
     def recover_overdue(self) -> int:
         """Enqueue again the next job of every response that is overdue."""
@@ -173,14 +190,16 @@ class OutboxRelay:
                 .where(PeriodicJob.name.in_(list(names)), PeriodicJob.next_run_at <= now)
                 .with_for_update(skip_locked=True)
             ).all()
+            if due:
+                # Raises while the broker is down: nothing moves, the next tick tries again.
+                self._publish([(names[job.name], {}) for job in due])
             for job in due:
                 route = names[job.name]
-                self._publish(route, {})  # raises while the broker is down: nothing moves
                 PUBLISHED.labels(route.name).inc()
                 job.next_run_at = now + timedelta(seconds=self._periodic[route])
         return len(due)
 
-    def run_once(self) -> None:
+    def run_once(self) -> int:
         """One relay tick: recover overdue work and schedule periodic jobs (at most every
         few seconds), then publish."""
         now = utcnow().timestamp()
@@ -188,31 +207,7 @@ class OutboxRelay:
             self._last_recovery = now
             self.recover_overdue()
             self.schedule_periodic()
-        self.publish_due()
-
-    def run_forever(self) -> None:
-        backoff = self._interval
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                backoff = self._interval
-            except Exception as exc:
-                # Broker or database down: keep the rows, back off, try again.
-                PUBLISH_FAILURES.inc()
-                log.warning("outbox relay tick failed", extra={"error": type(exc).__name__})
-                backoff = min(backoff * 2, 5.0)
-            self._wake.wait(backoff)
-            self._wake.clear()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        return self.publish_due()
 
 
 def _create_periodic_rows(session: Session, names: list[str]) -> None:
@@ -226,21 +221,3 @@ def _create_periodic_rows(session: Session, names: list[str]) -> None:
             .values(name=name, next_run_at=now, created_at=now)
             .on_conflict_do_nothing()
         )
-
-
-def celery_publisher() -> Publish:
-    """A :data:`Publish` that sends through the shared Celery app, failing fast."""
-    from shared.broker import get_celery  # imported late: Celery is heavy at import
-
-    app = get_celery()
-
-    def publish(route: TaskRoute, payload: dict[str, str]) -> None:
-        app.send_task(
-            route.name,
-            kwargs=payload,
-            queue=route.queue,
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-        )
-
-    return publish

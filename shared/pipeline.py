@@ -1,13 +1,20 @@
-"""Where a QuestionnaireResponse is in its journey, as the intake shows it.
+"""Where a QuestionnaireResponse is in its journey, and the one function that moves it.
 
-received → scored → notified | no-alert | retrying | dead-letter, or failed
-when the engine cannot score it. ``ACTIVE`` states still expect work; the
-outbox relay publishes their next job again if it is overdue.
+received → scored → sending → notified | no-alert | held | retrying | dead-letter,
+or failed when the engine cannot score it. ``retrying`` goes back to
+``sending`` at the next attempt; an operator's replay takes a dead letter back
+to ``retrying``. Every change goes through :func:`transition`, which refuses
+a move the pipeline does not make and keeps ``due_at`` right: an active state
+is due (now, at the scheduled retry, or when a delivery's claim expires), a
+final one is not. The relay re-enqueues the next job of a response whose
+``due_at`` is long past (see README, "Delivery guarantees").
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from shared.tasks import DELIVER_ALERT, SCORE_RESPONSE, TaskRoute
 
@@ -15,16 +22,88 @@ from shared.tasks import DELIVER_ALERT, SCORE_RESPONSE, TaskRoute
 class ResponseState(StrEnum):
     RECEIVED = "received"
     SCORED = "scored"
-    FAILED = "failed"
+    SENDING = "sending"
+    """Claimed by a notify worker that is writing the alert to the EHR (a lease)."""
+    RETRYING = "retrying"
     NOTIFIED = "notified"
     NO_ALERT = "no-alert"
     HELD = "held"
     """Alerting, kept in NeuroScreen's own store because no EHR is configured."""
-    RETRYING = "retrying"
+    FAILED = "failed"
     DEAD_LETTER = "dead-letter"
 
 
-ACTIVE_STATES = (ResponseState.RECEIVED, ResponseState.SCORED, ResponseState.RETRYING)
+ACTIVE_STATES = (
+    ResponseState.RECEIVED,
+    ResponseState.SCORED,
+    ResponseState.SENDING,
+    ResponseState.RETRYING,
+)
+"""States that still expect a job; the relay repeats it if it is long overdue."""
+
+_DELIVERY_OUTCOMES = {
+    ResponseState.NOTIFIED,
+    ResponseState.NO_ALERT,
+    ResponseState.HELD,
+    ResponseState.RETRYING,
+    ResponseState.DEAD_LETTER,
+}
+NEXT_STATES: dict[ResponseState | None, frozenset[ResponseState]] = {
+    None: frozenset({ResponseState.RECEIVED}),
+    ResponseState.RECEIVED: frozenset({ResponseState.SCORED, ResponseState.FAILED}),
+    ResponseState.SCORED: frozenset({ResponseState.SENDING, *_DELIVERY_OUTCOMES}),
+    # An expired claim is claimed again (sending → sending).
+    ResponseState.SENDING: frozenset({ResponseState.SENDING, *_DELIVERY_OUTCOMES}),
+    ResponseState.RETRYING: frozenset({ResponseState.SENDING, *_DELIVERY_OUTCOMES}),
+    ResponseState.DEAD_LETTER: frozenset({ResponseState.RETRYING}),
+    ResponseState.NOTIFIED: frozenset(),
+    ResponseState.NO_ALERT: frozenset(),
+    ResponseState.HELD: frozenset(),
+    ResponseState.FAILED: frozenset(),
+}
+
+
+class Tracked(Protocol):
+    """The pipeline columns of a stored response (``QuestionnaireResponseRecord``)."""
+
+    state: str
+    state_detail: str | None
+    state_changed_at: datetime
+    due_at: datetime | None
+
+
+class HasState(Protocol):
+    state: str
+
+
+class IllegalTransition(RuntimeError):
+    """A code path tried a move the pipeline does not make: a bug, never user input."""
+
+
+def transition(
+    record: Tracked,
+    to: ResponseState,
+    detail: str | None,
+    *,
+    now: datetime,
+    due_at: datetime | None = None,
+    delivery: HasState | None = None,
+) -> None:
+    """Move ``record`` to ``to``; ``delivery`` (notify's row), if given, mirrors it.
+
+    ``due_at`` is when the next job should have run (default ``now``) and only matters
+    for an active state; a final state is never due.
+    """
+    current = ResponseState(record.state) if getattr(record, "state", None) else None
+    if to not in NEXT_STATES[current]:
+        raise IllegalTransition(f"{current} -> {to}")
+    record.state = to.value
+    record.state_detail = detail
+    record.state_changed_at = now
+    record.due_at = (due_at or now) if to in ACTIVE_STATES else None
+    if delivery is not None:
+        delivery.state = to.value
+
 
 TASK_NOT_PICKED_UP = ("draft", "requested", "received", "ready")
 """Statuses (R4 task-status) of an alert Task that no one has taken on yet. A notified
@@ -37,6 +116,6 @@ def next_task_for(state: str) -> TaskRoute | None:
     """The job that moves a response on from ``state``, if it still expects one."""
     if state == ResponseState.RECEIVED:
         return SCORE_RESPONSE
-    if state in (ResponseState.SCORED, ResponseState.RETRYING):
+    if state in (ResponseState.SCORED, ResponseState.SENDING, ResponseState.RETRYING):
         return DELIVER_ALERT
     return None

@@ -1,7 +1,7 @@
 """``make run``: every NeuroScreen process on this machine, on the embedded default.
 
-Starts the intake API, the screening worker, the notify worker and the
-notify admin API as child processes with the same commands the containers
+Starts the intake API, the outbox relay, the screening worker, the notify
+worker and the notify admin API as child processes with the same commands the containers
 use, after migrating the database. Ctrl-C stops them all; if one dies, the
 others are stopped too so nothing runs half-configured.
 """
@@ -23,6 +23,7 @@ def _commands() -> dict[str, list[str]]:
     celery = [str(BIN / "celery")]
     return {
         "intake": [str(BIN / "neuroscreen-intake")],
+        "relay": [str(BIN / "neuroscreen-relay")],
         "screening": [
             *celery,
             "-A",

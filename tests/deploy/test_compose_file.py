@@ -38,7 +38,7 @@ COMPOSE_PATH = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA_PATH = Path(__file__).with_name("compose-spec.json")
 
-APP_SERVICES = {"intake", "screening", "notify", "notify-api"}
+APP_SERVICES = {"intake", "relay", "screening", "notify", "notify-api"}
 WORKERS = {"screening": "screening", "notify": "notify"}  # service -> queue
 PUBLISHED = {"intake": 8000, "notify-api": 8001}
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|(?<!_)KEY\b|CREDENTIAL")
@@ -49,6 +49,9 @@ COMPOSE_DEFAULT_DEVIATIONS = {
     "NEUROSCREEN_EHR_BASE_URL",
     # Compose cannot leave a variable out, only pass it empty; "" means no token.
     "NEUROSCREEN_EHR_TOKEN",
+    # 0 (one uvicorn worker per core) would count the host's cores, not the container's
+    # CPU limit: compose sizes it to the limit instead.
+    "NEUROSCREEN_INTAKE_WORKERS",
 }
 # Dummy values for the variables .env.example leaves empty because they are secrets.
 REQUIRED_FOR_TEST = {
@@ -152,6 +155,15 @@ def test_workers_consume_their_queue_and_ping_their_own_node(
         check = " ".join(services[name]["healthcheck"]["test"])
         assert f"celery -A {queue}.worker inspect ping -d" in check, name
         assert "celery@${HOSTNAME}" in check, name
+
+
+def test_the_relay_is_its_own_service(services: dict[str, dict[str, Any]]) -> None:
+    relay = services["relay"]
+    assert relay["command"] == ["neuroscreen-relay"]
+    assert relay["healthcheck"]["test"] == ["CMD", "neuroscreen-relay", "--check"]
+    assert "ports" not in relay
+    # The intake only stores: nothing in it publishes, so it needs no relay settings.
+    assert "NEUROSCREEN_RELAY_METRICS_PORT" not in services["intake"]["environment"]
 
 
 def test_commands_exist_in_the_project(services: dict[str, dict[str, Any]]) -> None:

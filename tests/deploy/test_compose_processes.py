@@ -30,7 +30,7 @@ from support.stack import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-APP_SERVICES = ("intake", "screening", "notify", "notify-api")
+APP_SERVICES = ("intake", "relay", "screening", "notify", "notify-api")
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}")
 
 
@@ -89,7 +89,11 @@ def test_containers_commands_run_one_response_end_to_end(
         "NEUROSCREEN_EHR_BASE_URL": ehr.base_url,
         "NEUROSCREEN_COORDINATOR": "CareTeam/compose-coordinators",
     }
-    ports = {"NEUROSCREEN_INTAKE_PORT": free_port(), "NEUROSCREEN_NOTIFY_PORT": free_port()}
+    ports = {
+        "NEUROSCREEN_INTAKE_PORT": free_port(),
+        "NEUROSCREEN_NOTIFY_PORT": free_port(),
+        "NEUROSCREEN_RELAY_METRICS_PORT": free_port(),
+    }
     services = compose["services"]
     processes: list[subprocess.Popen[bytes]] = []
     try:

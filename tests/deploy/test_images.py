@@ -26,7 +26,7 @@ from deploy_render import (
 )
 
 DOCKERFILES = sorted([ROOT / "Dockerfile", *ROOT.glob("services/*/Dockerfile")])
-SERVICE_TARGETS = {"intake", "screening", "notify", "notify-api", "migrate"}
+SERVICE_TARGETS = {"intake", "relay", "screening", "notify", "notify-api", "migrate"}
 
 
 def hadolint() -> str:

@@ -42,11 +42,12 @@ CUSTOM_KINDS = {
 # The oldest Kubernetes we claim to support (deploy/README.md) and the newest
 # kubernetes-validate knows.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
-APPS = {"intake", "screening", "notify", "notify-api"}
+APPS = {"intake", "relay", "screening", "notify", "notify-api"}
 WORKERS = {"screening", "notify"}
 HTTP_APPS = {"intake": 8000, "notify-api": 8001}
 COMMANDS = {
     "intake": ["neuroscreen-intake"],
+    "relay": ["neuroscreen-relay"],
     "notify-api": ["neuroscreen-notify-api"],
     **{
         worker: ["celery", "-A", f"{worker}.worker", "worker", "-Q", worker, "--loglevel", "INFO"]
@@ -229,6 +230,16 @@ def test_probes(overlay: list[dict[str, Any]]) -> None:
         assert "readinessProbe" in main_container(specs[name]), name
 
 
+def test_relay_runs_two_replicas_with_a_heartbeat_probe(overlay: list[dict[str, Any]]) -> None:
+    relay = by_kind(overlay, "Deployment")["relay"]
+    # Two replicas are safe (SKIP LOCKED) and keep alerts flowing through a restart.
+    assert relay["spec"]["replicas"] >= 2
+    container = main_container(relay["spec"]["template"]["spec"])
+    assert container["livenessProbe"]["exec"]["command"] == ["neuroscreen-relay", "--check"]
+    assert "neuroscreen-ehr" not in str(container.get("envFrom")), "the relay needs no EHR access"
+    assert by_kind(overlay, "PodDisruptionBudget")["relay"]["spec"]["minAvailable"] >= 1
+
+
 def test_worker_concurrency_is_bounded(overlay: list[dict[str, Any]]) -> None:
     specs = pod_specs(overlay)
     for name in WORKERS:
@@ -406,7 +417,7 @@ def test_network_policies(overlay: list[dict[str, Any]]) -> None:
     assert ingress_ports("notify-api") == {8001}
     assert ingress_ports("postgres") == {5432}
     assert ingress_ports("redis") == {6379}
-    for workload in ("screening", "notify"):
+    for workload in ("screening", "notify", "relay"):
         assert not ingress_ports(workload), workload
 
     # Leaving the cluster (ipBlock) is the notify worker's privilege alone.

@@ -37,8 +37,11 @@ def pipeline(
         retry_base_seconds="0.5",
         retry_max_seconds="2",
         redeliver_after_seconds="8",
+        # A notify worker killed mid-call leaves a claim; it is claimed again after this.
+        delivery_lease_seconds="15",
     )
     stack.start("intake")
+    stack.start("relay")
     stack.start("screening")
     register_notify(ehr_with_token, stack)
     stack.start("notify")

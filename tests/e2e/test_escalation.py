@@ -49,6 +49,7 @@ def loop(
         redeliver_after_seconds="4",  # the relay's scheduling tick: every 2 s
     )
     stack.start("intake")
+    stack.start("relay")  # publishes the jobs and schedules the follow-up
     stack.start("screening")
     register_notify(ehr_with_token, stack)  # starts notify-api, which serves the JWKS
     stack.start("notify")

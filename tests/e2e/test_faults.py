@@ -4,6 +4,7 @@ one Task and one Communication in the EHR."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -101,6 +102,7 @@ def test_redis_restarted_during_a_burst(
     )
     try:
         stack.start("intake")
+        stack.start("relay")
         stack.start("screening")
         register_notify(ehr_with_token, stack)
         stack.start("notify")
@@ -195,3 +197,45 @@ def test_poison_message_fails_visibly_without_blocking_the_queue(
     assert state == "failed"
     time.sleep(3)
     assert states(postgres_url)[poison] == "failed"  # no endless retry loop
+
+
+def test_relay_killed_mid_burst(pipeline: Stack, postgres_url: str, ehr_with_token: EhrServer):
+    # A second replica runs beside the first (SKIP LOCKED); then both die, one after the
+    # other, with batches in flight, and a fresh one takes over.
+    pipeline.start("relay")
+    patient = create_patient(ehr_with_token)
+    accepted: list[str] = []
+    poster = threading.Thread(target=burst, args=(pipeline, patient, 120, accepted))
+    poster.start()
+    wait_until(lambda: len(accepted) >= 30, 60, "the burst to start")
+    for relay in [k for k in pipeline.processes if k.startswith("relay")]:
+        pipeline.kill(relay)
+        time.sleep(0.5)
+    wait_until(lambda: len(accepted) >= 60, 60, "more responses while no relay runs")
+    pipeline.start("relay")
+    poster.join(120)
+    assert len(accepted) == 120
+    wait_for_states(postgres_url, accepted, 240)
+    audit(postgres_url, ehr_with_token, accepted)
+
+
+INTAKE_DOWN_SECONDS = float(os.environ.get("NEUROSCREEN_TEST_INTAKE_DOWN_SECONDS", "60"))
+"""The intake's downtime: every accepted response must be alerted within it."""
+
+
+def test_intake_down_alerts_for_accepted_responses_still_delivered(
+    pipeline: Stack, postgres_url: str, ehr_with_token: EhrServer
+):
+    # Screening is held back so that every hand-off (screening -> notify) and every EHR
+    # write happens while the intake is down.
+    screening = next(k for k in pipeline.processes if k.startswith("screening"))
+    pipeline.stop(screening)
+    patient = create_patient(ehr_with_token)
+    accepted: list[str] = []
+    burst(pipeline, patient, 20, accepted)
+    intake = next(k for k in pipeline.processes if k.startswith("intake"))
+    pipeline.stop(intake)
+    pipeline.start("screening")
+    wait_for_states(postgres_url, accepted, INTAKE_DOWN_SECONDS)
+    assert not any(k.startswith("intake") for k in pipeline.processes), "intake came back"
+    audit(postgres_url, ehr_with_token, accepted)

@@ -22,16 +22,15 @@ class RecordingBroker:
         self.sent: list[tuple[str, dict]] = []
         self.down = False
 
-    def __call__(self, route: TaskRoute, payload: dict) -> None:
+    def __call__(self, jobs: list[tuple[TaskRoute, dict]]) -> None:
         if self.down:
             raise ConnectionError("broker down")
-        self.sent.append((route.name, payload))
+        self.sent.extend((route.name, payload) for route, payload in jobs)
 
 
 def relay(broker: RecordingBroker, interval: float = 60) -> OutboxRelay:
     return OutboxRelay(
         broker,
-        interval_seconds=0.05,
         redeliver_after_seconds=60,
         periodic={FOLLOW_UP_TASKS: interval},
     )

@@ -21,14 +21,17 @@ class RecordingBroker:
         self.sent: list[tuple[str, dict]] = []
         self.down = False
 
-    def __call__(self, route: TaskRoute, payload: dict) -> None:
+        self.batches = 0
+
+    def __call__(self, jobs: list[tuple[TaskRoute, dict]]) -> None:
         if self.down:
             raise ConnectionError("broker down")
-        self.sent.append((route.name, payload))
+        self.batches += 1
+        self.sent.extend((route.name, payload) for route, payload in jobs)
 
 
 def relay(broker: RecordingBroker, redeliver_after: float = 60) -> OutboxRelay:
-    return OutboxRelay(broker, interval_seconds=0.05, redeliver_after_seconds=redeliver_after)
+    return OutboxRelay(broker, redeliver_after_seconds=redeliver_after)
 
 
 def add_response(session, response_id: str, state: str = "received", due_minutes_ago: int = 0):
@@ -105,3 +108,21 @@ def test_overdue_work_is_enqueued_again_and_finished_work_is_not():
     )
     # Their clock restarted: not enqueued again on the next tick.
     assert outbox_relay.recover_overdue() == 0
+
+
+def test_a_batch_reaches_the_broker_in_one_call():
+    with session_scope() as session:
+        for index in range(3):
+            enqueue(session, SCORE_RESPONSE, f"r{index}")
+    broker = RecordingBroker()
+    assert relay(broker).publish_due() == 3
+    assert broker.batches == 1
+    assert [payload["response_id"] for _name, payload in broker.sent] == ["r0", "r1", "r2"]
+
+
+def test_the_relay_sleeps_only_until_the_next_delayed_job():
+    outbox_relay = relay(RecordingBroker())
+    assert outbox_relay.seconds_until_next_due(5.0) == 5.0
+    with session_scope() as session:
+        enqueue(session, DELIVER_ALERT, "retry", at=utcnow() + timedelta(seconds=2))
+    assert 1.0 < outbox_relay.seconds_until_next_due(5.0) <= 2.0

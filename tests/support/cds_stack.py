@@ -101,7 +101,7 @@ def start_cds_service(postgres_server: str, redis_server: str, tmp: Path) -> Ite
             cds_allowed_origins=f"{EHR_ORIGIN},https://other-ehr.example.org",
         )
         try:
-            for process in ("intake", "screening", "notify", "notify-api"):
+            for process in ("intake", "relay", "screening", "notify", "notify-api"):
                 stack.start(process)
             patients = {tier: f"cds-{tier}-{uuid.uuid4().hex[:8]}" for tier in TIERS}
             responses = {

@@ -79,6 +79,7 @@ COMMANDS = {
         "notify-{n}@%h",
     ],
     "notify-api": [str(BIN / "neuroscreen-notify-api")],
+    "relay": [str(BIN / "neuroscreen-relay")],
 }
 
 

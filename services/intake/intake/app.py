@@ -28,15 +28,16 @@ from intake.routers import (
 from intake.routers import screening_results as screening_results_router
 from intake.smart.lifecycle import install_smart, smart_running
 from shared.config import Settings, get_settings
-from shared.metrics import PipelineCollector
-from shared.outbox import OutboxRelay, celery_publisher
-from shared.tasks import periodic_jobs
+from shared.logs import configure_logging
+from shared.metrics import PipelineCollector, pipeline_collector
 
 _collector: PipelineCollector | None = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Each uvicorn worker process is started afresh: its logs need the JSON format too.
+    configure_logging("intake", settings.log_level)
     if not settings.intake_tokens and settings.smart_clients_file is None:
         raise RuntimeError(
             "Neither NEUROSCREEN_INTAKE_TOKENS nor NEUROSCREEN_SMART_CLIENTS_FILE is set: "
@@ -45,17 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        relay = OutboxRelay(
-            celery_publisher(),
-            interval_seconds=settings.relay_interval_seconds,
-            redeliver_after_seconds=settings.redeliver_after_seconds,
-            periodic=periodic_jobs(settings),
-        )
-        app.state.relay = relay
-        relay.start()
+        # The intake only stores: the relay process (neuroscreen-relay) publishes.
         async with smart_running(app):
             yield
-        relay.stop()
 
     app = FastAPI(
         title="NeuroScreen intake",
@@ -98,5 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _register_pipeline_metrics(settings: Settings) -> None:
     global _collector
     if _collector is None:
-        _collector = PipelineCollector(settings)
+        _collector = pipeline_collector(settings)
         REGISTRY.register(_collector)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -65,6 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirError, _fhir_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for db_error in (OperationalError, PoolTimeout, DBAPIError):
+    # psycopg.Error: the group commit's own async connection (intake.group_commit).
+    for db_error in (OperationalError, PoolTimeout, DBAPIError, psycopg.Error):
         app.add_exception_handler(db_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -36,7 +36,7 @@ from shared.models import (
 )
 from shared.models.base import utcnow
 from shared.outbox import enqueue
-from shared.pipeline import ResponseState
+from shared.pipeline import ResponseState, transition
 from shared.tasks import DELIVER_ALERT
 from shared.trust import UntrustedToken
 from shared.trust.intake_tokens import IntakeTokens
@@ -154,13 +154,10 @@ def replay_dead_letter(response_id: str) -> dict[str, Any]:
                 due_at=delivery.task_due_at,
             )
         ).decode()
-        delivery.state = ResponseState.RETRYING
         delivery.created_at = now  # the retry window starts again
         delivery.urgent_overdue_reported = False
-        record.state = ResponseState.RETRYING
-        record.state_detail = "replay requested by an operator"
-        record.state_changed_at = now
-        record.due_at = now
+        detail = "replay requested by an operator"
+        transition(record, ResponseState.RETRYING, detail, now=now, delivery=delivery)
         enqueue(session, DELIVER_ALERT, response_id)
         return {"response_id": response_id, "state": delivery.state}
 

@@ -1,15 +1,16 @@
-"""The notify tasks: thin wrappers that open the transaction and call a plain function
-(:func:`~notify.delivery.deliver`, :func:`~notify.follow_up.follow_up`)."""
+"""The notify tasks: thin wrappers over :func:`~notify.delivery.deliver` (claim, call the
+EHR, settle) and :func:`~notify.follow_up.follow_up` (periodic, published by the relay).
+
+No Celery retries: EHR failures are retried through the outbox, and a run that
+fails on the database leaves the response overdue for the relay to enqueue
+again (README, "Delivery guarantees").
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from celery import Task
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-from notify.delivery import ResponseNotReady, deliver
+from notify.delivery import deliver
 from notify.ehr_auth import ehr_auth
 from notify.ehr_client import EhrClient
 from notify.follow_up import follow_up
@@ -38,18 +39,9 @@ def ehr_client() -> EhrClient | None:
     )
 
 
-@app.task(
-    name=DELIVER_ALERT.name,
-    bind=True,
-    autoretry_for=(OperationalError, PoolTimeout, ResponseNotReady),
-    retry_backoff=1,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=8,
-)
-def deliver_alert(self: Task, response_id: str) -> None:
-    with session_scope() as session:
-        deliver(session, response_id, get_settings(), routing(), ehr_client())
+@app.task(name=DELIVER_ALERT.name)
+def deliver_alert(response_id: str) -> None:
+    deliver(session_scope, response_id, get_settings(), routing(), ehr_client())
 
 
 @app.task(name=FOLLOW_UP_TASKS.name)

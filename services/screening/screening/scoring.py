@@ -24,14 +24,10 @@ from shared.config import get_settings
 from shared.models import DerivedResource, QuestionnaireResponseRecord, Screening
 from shared.models.base import utcnow
 from shared.outbox import enqueue
-from shared.pipeline import ResponseState
+from shared.pipeline import ResponseState, transition
 from shared.tasks import DELIVER_ALERT
 
 log = logging.getLogger("neuroscreen.screening")
-
-
-class ResponseNotVisible(Exception):
-    """The job arrived before the response's commit became visible; retry shortly."""
 
 
 @lru_cache
@@ -47,7 +43,9 @@ def score(session: Session, response_id: str, knowledge: Knowledge | None = None
         .with_for_update()
     )
     if record is None:
-        raise ResponseNotVisible(response_id)
+        # Jobs are published only after their commit: the response was deleted since.
+        log.warning("no such response, nothing to score", extra={"response_id": response_id})
+        return
     if record.state != ResponseState.RECEIVED or session.get(Screening, response_id):
         log.info("already scored, nothing to do", extra={"response_id": response_id})
         return
@@ -99,10 +97,7 @@ def _store(
             scored_at=now,
         )
     )
-    record.state = ResponseState.SCORED
-    record.state_detail = f"tier {tier}"
-    record.state_changed_at = now
-    record.due_at = now
+    transition(record, ResponseState.SCORED, f"tier {tier}", now=now)
     enqueue(session, DELIVER_ALERT, record.id)
     log.info(
         "response scored",
@@ -111,13 +106,8 @@ def _store(
 
 
 def _mark_failed(record: QuestionnaireResponseRecord, error: Exception) -> None:
-    now = utcnow()
-    record.state = ResponseState.FAILED
-    record.state_detail = (
-        f"the screening engine could not score this response ({type(error).__name__})"
-    )
-    record.state_changed_at = now
-    record.due_at = None
+    detail = f"the screening engine could not score this response ({type(error).__name__})"
+    transition(record, ResponseState.FAILED, detail, now=utcnow())
     log.error(
         "screening failed",
         extra={"response_id": record.id, "error": type(error).__name__},

@@ -38,7 +38,6 @@ async def process_bundle(request: Request, principal: PrincipalDep) -> FhirRespo
         reply = await run_in_threadpool(_transaction, bundle, base, principal)
     else:
         reply = await run_in_threadpool(_batch, bundle, base, principal)
-    request.app.state.relay.wake()
     return FhirResponse(reply)
 
 

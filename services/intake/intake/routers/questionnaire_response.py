@@ -43,8 +43,6 @@ async def create(
             return outcome
 
     outcome = await run_in_threadpool(store)
-    if outcome.created:
-        request.app.state.relay.wake()
     record = outcome.record
     location = f"{base_url(request)}/QuestionnaireResponse/{record.id}/_history/{record.version_id}"
     return write_response(

@@ -1,0 +1,71 @@
+"""Opening a delivery: the alert is decided and built once, from what screening stored."""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notify.alert_bundle import AlertContent, build_alert_bundle
+from notify.routing import CoordinatorRouting
+from notify.task_policy import task_due_at
+from shared.config import Settings
+from shared.models import Delivery, DerivedResource, QuestionnaireResponseRecord, Screening
+from shared.models.base import utcnow
+from shared.pipeline import ResponseState
+
+TIER_RANK = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
+
+
+def open_delivery(
+    session: Session,
+    record: QuestionnaireResponseRecord,
+    screening: Screening,
+    routing: CoordinatorRouting,
+    settings: Settings,
+) -> Delivery:
+    """The delivery row for a scored response, with its alert Bundle; flushed."""
+    resource = orjson.loads(record.resource)
+    coordinator = routing.coordinator_for(resource)
+    delivery = Delivery(
+        response_id=record.id,
+        # Mirrors the response's state from here on (shared.pipeline.transition).
+        state=ResponseState.SCORED.value,
+        tier=screening.tier,
+        coordinator=coordinator,
+        attempts=0,
+        created_at=utcnow(),
+    )
+    delivery.task_due_at = task_due_at(screening.tier, delivery.created_at, settings)
+    delivery.bundle = orjson.dumps(
+        build_alert_bundle(
+            alert_content(session, record, screening),
+            coordinator=coordinator,
+            authored_at=delivery.created_at,
+            due_at=delivery.task_due_at,
+        )
+    ).decode()
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def alert_content(
+    session: Session, record: QuestionnaireResponseRecord, screening: Screening
+) -> AlertContent:
+    derived = session.scalars(
+        select(DerivedResource).where(DerivedResource.response_id == record.id)
+    ).all()
+    by_type: dict[str, list[dict]] = {}
+    for row in derived:
+        by_type.setdefault(row.resource_type, []).append(orjson.loads(row.resource))
+    risk = next(r for r in by_type["RiskAssessment"] if r["id"] == screening.risk_assessment_id)
+    return AlertContent(
+        response_id=record.id,
+        patient=record.patient,
+        tier=screening.tier,
+        questionnaire_response=orjson.loads(record.resource),
+        observation=(by_type.get("Observation") or [None])[0],
+        risk_assessment=risk,
+        service_requests=tuple(sorted(by_type.get("ServiceRequest", []), key=lambda r: r["id"])),
+    )
