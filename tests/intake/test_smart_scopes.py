@@ -141,6 +141,8 @@ def limited(postgres_server, redis_server, tmp_path_factory) -> Iterator[SmartSt
         rate_limit_per_second="0.5",
         rate_limit_burst="3",
         token_requests_per_minute="3",
+        # Budgets are per intake process (README, fair use): one process, one budget to exhaust.
+        intake_workers="1",
     )
 
 
