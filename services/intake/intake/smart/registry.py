@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -25,7 +26,7 @@ log = logging.getLogger("neuroscreen.intake.registry")
 Entry = TypeVar("Entry")
 
 
-class FileRegistry(Generic[Entry]):
+class FileRegistry(ABC, Generic[Entry]):
     """Entries by name, parsed from ``path`` by ``parse(entry, where) -> (name, Entry)``."""
 
     kind = "entries"
@@ -53,8 +54,9 @@ class FileRegistry(Generic[Entry]):
         """SIGHUP: re-read the file on the next look-up."""
         self._reload_requested = True
 
+    @abstractmethod
     def parse(self, entry: Any, where: str) -> tuple[str, Entry]:
-        raise NotImplementedError
+        """One entry of the file as ``(name, entry)``; each registry knows its own shape."""
 
     def fetched_keys(self, url: str) -> FetchedKeys:
         """The key set behind ``url``: one cache per URL, kept across reloads."""
