@@ -33,6 +33,7 @@ RUN pip install --no-cache-dir --requirement requirements.lock
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY cli ./cli
 RUN pip install --no-cache-dir --no-deps . \
     && pip check
 
