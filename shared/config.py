@@ -66,10 +66,6 @@ class Settings(BaseSettings):
     intake_tokens: CommaList = ()
     intake_workers: int = Field(default=0, ge=0)
     """uvicorn worker processes; 0 means one per CPU core this process may run on."""
-    group_commit_wait_seconds: float = Field(default=0.002, ge=0, le=0.1)
-    group_commit_max_rows: int = Field(default=64, ge=1, le=1000)
-    """PostgreSQL: concurrent creates share one transaction, waiting at most this long
-    for at most this many rows (services/intake/intake/group_commit.py)."""
     public_base_url: str = ""
     """FHIR base clients see (Location headers; notify cites it for attachments the EHR
     refused); empty means derived from the request (notify: cite by identifier only)."""

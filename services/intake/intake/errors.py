@@ -66,7 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirError, _fhir_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    # psycopg.Error: the group commit's own async connection (intake.group_commit).
+    # psycopg.Error: errors from psycopg itself, outside SQLAlchemy (the create path on PostgreSQL).
     for db_error in (OperationalError, PoolTimeout, DBAPIError, psycopg.Error):
         app.add_exception_handler(db_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

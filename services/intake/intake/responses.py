@@ -19,9 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from intake.group_commit import GroupCommitter
 from intake.records import any_of, last_updated_clause, paged, patient_clause
 from intake.search import (
     SearchQuery,
@@ -31,7 +29,6 @@ from intake.search import (
     token_value,
 )
 from intake.validation import ValidatedResponse
-from shared.db import session_scope
 from shared.fhir.codes import SCREENING_STATUS_EXTENSION
 from shared.fhir.outcome import Issue, NotFound, PreconditionFailed, Unprocessable
 from shared.models import Delivery, QuestionnaireResponseRecord
@@ -85,29 +82,6 @@ def create_response(
         return _replay(existing, content_hash)
     enqueue(session, SCORE_RESPONSE, record.id)
     return CreateOutcome(record, created=True)
-
-
-async def create_response_grouped(
-    committer: GroupCommitter, response: ValidatedResponse
-) -> CreateOutcome:
-    """:func:`create_response` on the hot path: the insert shares a group commit.
-
-    Only a taken identifier (a replay, or a reuse to refuse) needs a read, on the
-    synchronous path; it is rare.
-    """
-    content_hash = _content_hash(response.resource)
-    record, resource = _new_record_and_resource(response, content_hash)
-    if await committer.insert(record):
-        return CreateOutcome(record, created=True, resource=resource)
-    return await run_in_threadpool(_existing, response.identifier, content_hash)
-
-
-def _existing(identifier: tuple[str | None, str] | None, content_hash: str) -> CreateOutcome:
-    with session_scope() as session:
-        existing = _by_identifier(session, identifier)
-        if existing is None:
-            raise RuntimeError("insert ignored without a duplicate identifier")
-        return _replay(existing, content_hash)
 
 
 def read_response(session: Session, response_id: str) -> QuestionnaireResponseRecord:
