@@ -132,7 +132,12 @@ class Settings(BaseSettings):
     delivery_give_up_seconds: float = Field(default=24 * 3600, gt=0)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
-    urgent_delivery_deadline_seconds: float = Field(default=900.0, gt=0)
+    # Backoff per tier (README: Delivery guarantees): an urgent alert is retried at least
+    # this often, so one that is still undelivered is seen, and paged, at its deadline.
+    retry_max_urgent_seconds: float = Field(default=30.0, gt=0)
+    """The longest wait between two attempts of an urgent alert (any tier: retry_max)."""
+    urgent_delivery_deadline_seconds: float = Field(default=600.0, gt=0)
+    """An urgent alert undelivered this long pages once (log event and metric)."""
     delivery_lease_seconds: float = Field(default=300.0, gt=0)
     """A notify run's claim on a delivery while it calls the EHR; after it, the delivery
     may be claimed again (a dead worker's). Longer than any EHR write (task time limit)."""

@@ -18,14 +18,14 @@ def settings(**values) -> Settings:
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap():
     policy = settings(retry_base_seconds=2, retry_max_seconds=60)
     for attempt, ceiling in ((1, 2), (2, 4), (3, 8), (6, 60), (20, 60)):
-        delays = {backoff_seconds(attempt, policy, None) for _ in range(50)}
+        delays = {backoff_seconds(attempt, policy, None, tier="high") for _ in range(50)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(delays) > 1  # jittered
 
 
 def test_backoff_never_retries_sooner_than_retry_after():
     policy = settings(retry_base_seconds=1, retry_max_seconds=600)
-    assert backoff_seconds(1, policy, 30) >= 30
+    assert backoff_seconds(1, policy, 30, tier="high") >= 30
 
 
 def test_routing_file_sends_a_clinic_to_its_coordinator(tmp_path: Path):

@@ -163,7 +163,7 @@ def settle_delivery(
     session.add(attempt)
     if isinstance(result, TransientEhrError):
         _note(attempt, "transient", result.status, str(result))
-        schedule_retry(session, record, delivery, settings, result)
+        schedule_retry(session, record, delivery, settings, result, utcnow())
     elif isinstance(result, FatalEhrError):
         _note(attempt, result.kind, result.status, str(result))
         delivery.last_status = result.status

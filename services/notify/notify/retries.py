@@ -27,13 +27,13 @@ def schedule_retry(
     delivery: Delivery,
     settings: Settings,
     error: TransientEhrError,
+    now: datetime,
 ) -> None:
     """The next attempt as a delayed outbox row (the wait lives in the database)."""
     delivery.last_status = error.status
     delivery.last_error = orjson.dumps({"error": str(error), "outcome": error.outcome}).decode()
-    now = utcnow()
     give_up_at = _aware(delivery.created_at) + timedelta(seconds=settings.delivery_give_up_seconds)
-    delay = backoff_seconds(delivery.attempts, settings, error.retry_after)
+    delay = backoff_seconds(delivery.attempts, settings, error.retry_after, tier=delivery.tier)
     next_at = now + timedelta(seconds=delay)
     report_overdue_urgent(delivery, settings, now)
     if next_at > give_up_at:
@@ -56,16 +56,35 @@ def schedule_retry(
     )
 
 
-def backoff_seconds(attempts: int, settings: Settings, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, never sooner than the EHR's ``Retry-After``."""
-    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
+def backoff_seconds(
+    attempts: int, settings: Settings, retry_after: float | None, *, tier: str
+) -> float:
+    """Exponential backoff with jitter up to the tier's cap, never sooner than the EHR's
+    ``Retry-After`` (unless that is past the cap: an urgent alert does not wait 10 minutes
+    because an overloaded EHR asked everyone to)."""
+    cap = retry_cap_seconds(tier, settings)
+    ceiling = min(cap, settings.retry_base_seconds * 2 ** (attempts - 1))
     delay = random.uniform(ceiling / 2, ceiling)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.retry_max_seconds))
+        delay = max(delay, min(retry_after, cap))
     return delay
 
 
+def retry_cap_seconds(tier: str, settings: Settings) -> float:
+    """The longest wait between two attempts: short for urgent alerts, so that one still
+    undelivered at its deadline is noticed (and paged) then, not a backoff later."""
+    if tier == "urgent":
+        return min(settings.retry_max_seconds, settings.retry_max_urgent_seconds)
+    return settings.retry_max_seconds
+
+
 def report_overdue_urgent(delivery: Delivery, settings: Settings, now: datetime) -> None:
+    """Page once (``event=urgent_alert_overdue``) for an urgent alert past its deadline.
+
+    Called at every failed attempt; the urgent cap makes those at most
+    ``retry_max_urgent_seconds`` apart. The gauge ``neuroscreen_urgent_alerts_overdue``
+    (shared/metrics.py) counts the same alerts for the alert rule.
+    """
     overdue = (now - _aware(delivery.created_at)).total_seconds()
     if (
         delivery.tier == "urgent"
