@@ -87,6 +87,11 @@ def test_every_alert_lands_whole_with_default_settings(ehr: EhrServer, tmp_path:
         risk = ehr.read_reference(task["focus"]["reference"])
         assert risk is not None
         assert {"reference": f"Task/{task['id']}"} in communication["about"]
+        # Narratives pass Medplum's validation and are kept as sent, for its resource views.
+        sent = {e["resource"]["resourceType"]: e["resource"] for e in bundles[n]["entry"]}
+        for stored in (task, communication, risk):
+            assert stored["text"] == sent[stored["resourceType"]]["text"]
+            assert stored["text"]["status"] == "generated"
         # The tier and each suspicion, qualitative; no probability, and it says so.
         for prediction in risk["prediction"]:
             assert prediction["qualitativeRisk"]["coding"]

@@ -24,6 +24,7 @@ from shared.fhir.codes import (
     SCREENING_STATUS_EXTENSION,
     TASKS,
 )
+from shared.fhir.narrative import NARRATED_TYPES, with_narrative
 
 COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
 DECISION_SUPPORT = (
@@ -68,11 +69,16 @@ def build_alert_bundle(
     risk_url = placeholders[f"RiskAssessment/{content.risk_assessment['id']}"]
     request_urls = [placeholders[f"ServiceRequest/{sr['id']}"] for sr in content.service_requests]
     entries.append(
-        _entry(_task(content, coordinator, risk_url, request_urls, authored_at, due_at), task_url)
+        _entry(
+            with_narrative(
+                _task(content, coordinator, risk_url, request_urls, authored_at, due_at)
+            ),
+            task_url,
+        )
     )
     entries.append(
         _entry(
-            _communication(content, coordinator, task_url, risk_url, authored_at),
+            with_narrative(_communication(content, coordinator, task_url, risk_url, authored_at)),
             communication_url,
         )
     )
@@ -105,8 +111,14 @@ def alert_message(content: AlertContent) -> str:
 
 
 def _as_sent(resource: dict[str, Any], placeholders: dict[str, str]) -> dict[str, Any]:
-    """The resource without our server's id/meta, local references → placeholders."""
+    """The resource without our server's id/meta, local references → placeholders.
+
+    A result stored before narratives existed gets its narrative here, so every
+    resource NeuroScreen writes carries one.
+    """
     sent = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    if "text" not in sent and sent["resourceType"] in NARRATED_TYPES:
+        sent = with_narrative(sent)
     if resource["resourceType"] == "QuestionnaireResponse":
         extensions = [
             e for e in sent.get("extension", []) if e.get("url") != SCREENING_STATUS_EXTENSION

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notify.ehr_client import EhrAuthFailed, EhrClient, FatalEhrError, TransactionResult, cite
+from shared.fhir.narrative import with_narrative
 
 ALERT_TYPES = frozenset({"Task", "Communication"})
 """The resources that are the alert; every other entry is an attachment."""
@@ -192,4 +193,4 @@ def _with_refusal_note(
         resource["payload"] = [*resource.get("payload", []), {"contentString": note}]
     else:
         resource["note"] = [*resource.get("note", []), {"text": note}]
-    return {**entry, "resource": resource}
+    return {**entry, "resource": with_narrative(resource)}  # the reader sees the note too

@@ -16,6 +16,7 @@ from screening.output.observation import build_dn4_observation, dn4_identity
 from screening.output.risk_assessment import build_risk_assessment, risk_assessment_identity
 from screening.output.service_request import build_service_requests
 from screening.result import ScreeningResult
+from shared.fhir.narrative import with_narrative
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ def build_screening_resources(
 ) -> ScreeningResources:
     """Build the Observation, RiskAssessment and ServiceRequests for ``result``.
 
+    Each carries its narrative (``text``, :mod:`shared.fhir.narrative`).
+
     ``patient`` is ``Patient/<id>`` (or a bare id); ``occurred_at`` must be
     timezone-aware. Raises ``ValueError`` on bad inputs or on a result that
     uses a code the contract does not define.
@@ -47,4 +50,8 @@ def build_screening_resources(
     observation = build_dn4_observation(result, context)
     risk_assessment = build_risk_assessment(result, context, dn4_identity(context))
     requests = build_service_requests(result, context, risk_assessment_identity(context))
-    return ScreeningResources(observation, risk_assessment, requests)
+    return ScreeningResources(
+        with_narrative(observation),
+        with_narrative(risk_assessment),
+        tuple(with_narrative(request) for request in requests),
+    )
