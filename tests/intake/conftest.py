@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.services import _create_postgres_database, _drop_postgres_database
+from support.smart_stack import SmartStack, start_smart_stack
 from support.stack import Stack
 
 from shared.migrate import upgrade
@@ -30,3 +31,16 @@ def intake_stack(
 def api(intake_stack: Stack) -> Iterator[httpx.Client]:
     with intake_stack.client() as client:
         yield client
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def smart_each_database(
+    request: pytest.FixtureRequest,
+    postgres_server: str,
+    redis_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SmartStack]:
+    """A real intake with the SMART test clients, on the embedded default and on PostgreSQL:
+    the attacks of the security review are refused on both."""
+    tmp = Path(tmp_path_factory.mktemp(f"smart-{request.param}"))
+    yield from start_smart_stack(postgres_server, redis_server, tmp, database=request.param)

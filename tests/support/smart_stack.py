@@ -70,8 +70,14 @@ class SmartStack:
 
 
 def start_smart_stack(
-    postgres_server: str, redis_server: str, tmp: Path, **settings: str
+    postgres_server: str,
+    redis_server: str,
+    tmp: Path,
+    *,
+    database: str = "postgres",
+    **settings: str,
 ) -> Iterator[SmartStack]:
+    """``database``: ``postgres`` (a new database on the server) or ``sqlite`` (a file in tmp)."""
     keys: dict[str, object] = {
         "ehr-full": ec_key("full-1"),
         "ehr-remote": rsa_key("remote-1"),
@@ -80,7 +86,10 @@ def start_smart_stack(
         "ehr-twins": ec_key("twin"),
     }
     twin_other = ec_key("twin")
-    name, url = _create_postgres_database(postgres_server)
+    if database == "sqlite":
+        name, url = "", f"sqlite:///{tmp}/neuroscreen.sqlite"
+    else:
+        name, url = _create_postgres_database(postgres_server)
     upgrade(url)
     with jwks_server(public_jwks(keys["ehr-remote"])) as server:  # type: ignore[arg-type]
         clients_file = write_clients(
@@ -125,4 +134,5 @@ def start_smart_stack(
             yield SmartStack(stack, keys, server, clients_file)
         finally:
             stack.stop_all()
-            _drop_postgres_database(postgres_server, name)
+            if name:
+                _drop_postgres_database(postgres_server, name)

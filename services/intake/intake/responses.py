@@ -30,7 +30,7 @@ from intake.search import (
 )
 from intake.validation import ValidatedResponse
 from shared.fhir.codes import SCREENING_STATUS_EXTENSION
-from shared.fhir.outcome import Issue, NotFound, PreconditionFailed, Unprocessable
+from shared.fhir.outcome import BadRequest, Issue, NotFound, PreconditionFailed, Unprocessable
 from shared.models import Delivery, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.outbox import enqueue
@@ -66,6 +66,9 @@ def create_response(
     """
     if if_none_exist:
         criteria = parse_search(parse_query_string(if_none_exist), SEARCH_PARAMETERS, strict=True)
+        if not criteria.criteria and not criteria.last_updated:
+            # No criteria would match every stored response.
+            raise BadRequest("If-None-Exist needs search criteria, e.g. identifier=system|value")
         criteria.count = 2
         matches, _total = search_responses(session, criteria)
         if len(matches) > 1:

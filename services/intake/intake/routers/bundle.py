@@ -11,10 +11,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from intake import audit, responses
+from intake import conditional_create, responses
 from intake.deps import Authenticated, PrincipalDep
 from intake.fhir_response import FhirResponse
 from intake.rest import base_url, require_json_body
@@ -73,6 +72,7 @@ def _validate_entry(
     request = entry["request"]
     method, url = request.get("method"), str(request.get("url", "")).split("?")[0]
     _check_scope(principal, method, url)
+    if_none_exist = request.get("ifNoneExist")
     if method != "POST" or url.rstrip("/") != "QuestionnaireResponse":
         raise MethodNotAllowed(
             issues=[
@@ -83,12 +83,17 @@ def _validate_entry(
                 )
             ]
         )
+    if if_none_exist is not None and not isinstance(if_none_exist, str):
+        raise BadRequest(
+            issues=[Issue("structure", "ifNoneExist must be a string", f"{where}.request")]
+        )
+    conditional_create.require_scopes(principal, if_none_exist)
     try:
         validated = validate_questionnaire_response(orjson.dumps(entry.get("resource")))
     except FhirError as error:
         error.issues = [_relocate(issue, f"{where}.resource") for issue in error.issues]
         raise
-    return validated, request.get("ifNoneExist")
+    return validated, if_none_exist
 
 
 def _check_scope(principal: Principal, method: Any, url: str) -> None:
@@ -111,7 +116,16 @@ def _relocate(issue: Issue, prefix: str) -> Issue:
     return Issue(issue.code, issue.diagnostics, expression, issue.severity)
 
 
-def _entry_reply(outcome: responses.CreateOutcome, base: str) -> dict[str, Any]:
+def _entry_reply(
+    outcome: responses.CreateOutcome, base: str, principal: Principal
+) -> dict[str, Any]:
+    if not conditional_create.shows_match(principal, outcome):
+        return {
+            "response": {
+                "status": "200 OK",
+                "outcome": conditional_create.existing_unreadable(),
+            }
+        }
     record = outcome.record
     location = f"{base}/QuestionnaireResponse/{record.id}/_history/{record.version_id}"
     return {
@@ -130,16 +144,15 @@ def _transaction(bundle: dict[str, Any], base: str, principal: Principal) -> dic
         _validate_entry(i, entry, principal) for i, entry in enumerate(bundle.get("entry", []))
     ]
     with session_scope() as session:
-        outcomes = [
-            responses.create_response(session, response, if_none_exist=if_none_exist)
-            for response, if_none_exist in validated
-        ]
-        for outcome in outcomes:
-            _audit_create(session, principal, outcome)
+        outcomes = []
+        for response, if_none_exist in validated:
+            outcome = responses.create_response(session, response, if_none_exist=if_none_exist)
+            conditional_create.record_audit(session, principal, outcome, if_none_exist)
+            outcomes.append(outcome)
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",
-        "entry": [_entry_reply(outcome, base) for outcome in outcomes],
+        "entry": [_entry_reply(outcome, base, principal) for outcome in outcomes],
     }
 
 
@@ -150,19 +163,8 @@ def _batch(bundle: dict[str, Any], base: str, principal: Principal) -> dict[str,
             response, if_none_exist = _validate_entry(index, entry, principal)
             with session_scope() as session:
                 outcome = responses.create_response(session, response, if_none_exist=if_none_exist)
-                _audit_create(session, principal, outcome)
-            replies.append(_entry_reply(outcome, base))
+                conditional_create.record_audit(session, principal, outcome, if_none_exist)
+            replies.append(_entry_reply(outcome, base, principal))
         except FhirError as error:
             replies.append({"response": {"status": str(error.status), "outcome": error.outcome()}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": replies}
-
-
-def _audit_create(session: Session, principal: Principal, outcome: responses.CreateOutcome) -> None:
-    audit.record_access(
-        session,
-        client_id=principal.client_id,
-        interaction="create",
-        resource_type="QuestionnaireResponse",
-        resource_id=outcome.record.id,
-        patients=[outcome.record.patient],
-    )

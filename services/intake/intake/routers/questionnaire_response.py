@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from intake import audit, responses
+from intake import audit, conditional_create, responses
 from intake.deps import Authenticated, PrincipalDep, allowed
 from intake.fhir_response import FhirResponse, version_headers
 from intake.rest import (
@@ -26,12 +26,13 @@ from shared.models import Delivery, QuestionnaireResponseRecord
 router = APIRouter(prefix="/fhir/QuestionnaireResponse", dependencies=[Authenticated])
 
 
-@router.post("", status_code=201, dependencies=[allowed("QuestionnaireResponse", "c")])
+@router.post("", status_code=201)
 async def create(
     request: Request,
     principal: PrincipalDep,
     if_none_exist: Annotated[str | None, Header(alias="If-None-Exist")] = None,
 ) -> FhirResponse:
+    conditional_create.require_scopes(principal, if_none_exist)
     require_json_body(request)
     body = await request.body()
 
@@ -39,10 +40,12 @@ async def create(
         validated = validate_questionnaire_response(body)
         with session_scope() as session:
             outcome = responses.create_response(session, validated, if_none_exist=if_none_exist)
-            _audit(session, principal.client_id, "create", [outcome.record], outcome.record.id)
+            conditional_create.record_audit(session, principal, outcome, if_none_exist)
             return outcome
 
     outcome = await run_in_threadpool(store)
+    if not conditional_create.shows_match(principal, outcome):
+        return FhirResponse(conditional_create.existing_unreadable(), status_code=200)
     record = outcome.record
     location = f"{base_url(request)}/QuestionnaireResponse/{record.id}/_history/{record.version_id}"
     return write_response(
