@@ -11,6 +11,7 @@ import time
 
 import httpx
 import orjson
+import psycopg
 from ehr_server import EhrServer
 from fixtures.answers import EGPA_FOOT_DROP
 from fixtures.responses import make_response
@@ -27,6 +28,14 @@ from support.pipeline import (
     wait_for_states,
 )
 from support.stack import TOKEN, Stack, wait_until
+
+
+def delivery_attempts(database_url: str, ids: list[str]) -> dict[str, int]:
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT response_id, attempts FROM delivery WHERE response_id = ANY(%s)", (ids,)
+        ).fetchall()
+    return dict(rows)
 
 
 def test_ehr_failing_30_percent_of_writes(
@@ -49,7 +58,14 @@ def test_ehr_down_for_a_while_then_back(
     ehr_with_token.configure(down=True)
     ids = [post_response(pipeline, EGPA_FOOT_DROP, patient) for _ in range(3)]
     wait_for_states(postgres_url, ids, 60, done=lambda s: s == "retrying")
-    time.sleep(3)
+    tried = delivery_attempts(postgres_url, ids)
+    # While the EHR stays down, each alert is tried again and stays retrying (neither lost nor
+    # dead-lettered): wait for that next round of attempts, not for a length of time.
+    wait_until(
+        lambda: all(n > tried[i] for i, n in delivery_attempts(postgres_url, ids).items()),
+        30,
+        "another attempt at each alert",
+    )
     assert set(states(postgres_url)[i] for i in ids) == {"retrying"}
     ehr_with_token.configure(down=False)
     final = wait_for_states(postgres_url, ids, 90)
