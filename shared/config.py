@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     knowledge_version: str = ""
     """Empty means the newest knowledge base shipped with the screening service."""
 
+    # Re-screening (issue 19): stored responses scored again under another knowledge version
+    rescreen_batch_size: int = Field(default=200, ge=1, le=5000)
+    """Responses per re-screening batch: one transaction, one job on ``screening-bulk``."""
+
     # Notify
     notify_host: str = "127.0.0.1"
     notify_port: int = Field(default=8001, ge=1, le=65535)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from prometheus_client import Counter
@@ -32,10 +33,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
-from shared.models import OutboxMessage, PeriodicJob, QuestionnaireResponseRecord
+from shared.models import (
+    OutboxMessage,
+    PeriodicJob,
+    QuestionnaireResponseRecord,
+    RescreenRun,
+    RunStatus,
+)
 from shared.models.base import utcnow
 from shared.pipeline import ACTIVE_STATES, next_task_for
-from shared.tasks import ROUTES, TaskRoute
+from shared.tasks import RESCREEN_BATCH, ROUTES, TaskRoute
 
 log = logging.getLogger("neuroscreen.outbox")
 
@@ -50,7 +57,7 @@ REDELIVERED = Counter(
     "neuroscreen_redelivered_total", "Overdue jobs enqueued again by the relay", ["task"]
 )
 
-Job = tuple[TaskRoute, dict[str, str]]
+Job = tuple[TaskRoute, dict[str, Any]]
 Publish = Callable[[Sequence[Job]], None]
 """Sends a batch of jobs to the broker in one round trip; raises if it is unreachable."""
 
@@ -58,7 +65,15 @@ Publish = Callable[[Sequence[Job]], None]
 def enqueue(
     session: Session, route: TaskRoute, response_id: str, *, at: datetime | None = None
 ) -> None:
-    """Queue ``route`` for ``response_id`` as part of the caller's transaction.
+    """Queue ``route`` for ``response_id`` as part of the caller's transaction."""
+    enqueue_job(session, route, {"response_id": response_id}, at=at)
+
+
+def enqueue_job(
+    session: Session, route: TaskRoute, payload: dict[str, Any], *, at: datetime | None = None
+) -> None:
+    """Queue ``route`` with ``payload`` (ids only, see :mod:`shared.tasks`) in the caller's
+    transaction.
 
     A Core INSERT rather than ``session.add``: it is on every request's path, and the
     row is never read back by the writer. A job due now also wakes the relay at commit.
@@ -68,18 +83,13 @@ def enqueue(
     connection.execute(
         insert(OutboxMessage.__table__).values(
             task=route.name,
-            payload=outbox_payload(response_id),
+            payload=orjson.dumps(payload).decode(),
             available_at=at or now,
             created_at=now,
         )
     )
     if at is None and connection.dialect.name == "postgresql":
         connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-
-
-def outbox_payload(response_id: str) -> str:
-    """The stored form of a job's payload: ids only (see :mod:`shared.tasks`)."""
-    return orjson.dumps({"response_id": response_id}).decode()
 
 
 class OutboxRelay:
@@ -170,6 +180,28 @@ class OutboxRelay:
                 )
         return len(overdue)
 
+    def recover_stalled_runs(self) -> int:
+        """Enqueue again the next batch of every re-screening run that stopped moving.
+
+        A batch commits its work with the run's progress, so the job says which batch
+        comes next; a run whose job the broker lost resumes at its cursor. A batch still
+        being worked on holds the run's row lock and is skipped.
+        """
+        cutoff = utcnow() - self._redeliver_after
+        with session_scope() as session:
+            stalled = session.scalars(
+                select(RescreenRun)
+                .where(RescreenRun.status == RunStatus.RUNNING, RescreenRun.updated_at < cutoff)
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for run in stalled:
+                enqueue_job(session, RESCREEN_BATCH, {"run_id": run.id, "batch": run.batch})
+                run.updated_at = utcnow()
+                REDELIVERED.labels(RESCREEN_BATCH.name).inc()
+                log.warning("re-screening run stalled, batch enqueued again", extra={"run": run.id})
+        return len(stalled)
+
     def schedule_periodic(self) -> int:
         """Publish every periodic job whose time has come; returns how many were published.
 
@@ -206,6 +238,7 @@ class OutboxRelay:
         if now - self._last_recovery >= min(5.0, self._redeliver_after.total_seconds() / 2):
             self._last_recovery = now
             self.recover_overdue()
+            self.recover_stalled_runs()
             self.schedule_periodic()
         return self.publish_due()
 

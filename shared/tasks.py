@@ -30,7 +30,13 @@ FOLLOW_UP_TASKS = TaskRoute("neuroscreen.notify.follow_up_tasks", "notify")
 """Payload ``{}``: read the alert Tasks' status from the EHR and escalate overdue urgent ones.
 Periodic: the outbox relay publishes it every ``NEUROSCREEN_TASK_FOLLOW_UP_INTERVAL_SECONDS``."""
 
-ROUTES = {route.name: route for route in (SCORE_RESPONSE, DELIVER_ALERT, FOLLOW_UP_TASKS)}
+RESCREEN_BATCH = TaskRoute("neuroscreen.screening.rescreen_batch", "screening-bulk")
+"""Payload ``{"run_id": str, "batch": int}``: the next batch of a re-screening run. Its own
+queue, consumed by its own worker process, so live responses never wait behind a re-screen."""
+
+ROUTES = {
+    route.name: route for route in (SCORE_RESPONSE, DELIVER_ALERT, FOLLOW_UP_TASKS, RESCREEN_BATCH)
+}
 
 
 def periodic_jobs(settings: Settings) -> dict[TaskRoute, float]:

@@ -1,6 +1,6 @@
 """``make run``: every NeuroScreen process on this machine, on the embedded default.
 
-Starts the intake API, the outbox relay, the screening worker, the notify
+Starts the intake API, the outbox relay, the screening workers (live and bulk), the notify
 worker and the notify admin API as child processes with the same commands the containers
 use, after migrating the database. Ctrl-C stops them all; if one dies, the
 others are stopped too so nothing runs half-configured.
@@ -37,6 +37,22 @@ def _commands() -> dict[str, list[str]]:
             "INFO",
             "-n",
             "screening@%h",
+        ],
+        # Re-screening runs on their own queue and process, so live responses never wait
+        # behind a batch (shared.tasks.RESCREEN_BATCH).
+        "screening-bulk": [
+            *celery,
+            "-A",
+            "screening.worker",
+            "worker",
+            "-Q",
+            "screening-bulk",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "-n",
+            "screening-bulk@%h",
         ],
         "notify": [
             *celery,

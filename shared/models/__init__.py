@@ -6,7 +6,13 @@ from shared.models.cds import CdsCard, CdsFeedback
 from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
 from shared.models.outbox import OutboxMessage
 from shared.models.periodic import PeriodicJob
-from shared.models.resources import DerivedResource, QuestionnaireResponseRecord, Screening
+from shared.models.rescreen import ItemOutcome, RescreenItem, RescreenRun, RunStatus
+from shared.models.resources import (
+    DerivedResource,
+    DerivedResourceVersion,
+    QuestionnaireResponseRecord,
+    Screening,
+)
 
 __all__ = [
     "AuditEventRecord",
@@ -16,10 +22,15 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "DerivedResource",
+    "DerivedResourceVersion",
+    "ItemOutcome",
     "OutboxMessage",
     "PeriodicJob",
     "QuestionnaireResponseRecord",
     "RefusedAttachment",
+    "RescreenItem",
+    "RescreenRun",
+    "RunStatus",
     "Screening",
     "UsedAssertion",
 ]

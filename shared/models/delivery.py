@@ -33,6 +33,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     """Error kind and the EHR's OperationOutcome (JSON), never resource contents."""
     urgent_overdue_reported: Mapped[bool] = mapped_column(Boolean, default=False)
+    alert_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The screening's alert round this delivery is for (``Screening.alert_round``): a
+    re-screen whose tier rose opens the next round, with its own Task and Communication."""
 
     # The closed loop (notify.follow_up, notify.escalation): what became of the Task.
     task_due_at: Mapped[datetime | None] = mapped_column(Timestamp, index=True)

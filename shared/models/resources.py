@@ -59,6 +59,12 @@ class Screening(Base):
     tier: Mapped[str] = mapped_column(String(16))
     risk_assessment_id: Mapped[str] = mapped_column(String(64))
     scored_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    alert_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """1 for the first screening; a re-screen whose tier rose to alerting opens round 2, 3...
+    (notify sends that round's alert with its own identifiers: ``task/<id>/v2``)."""
+    alert_reason: Mapped[str | None] = mapped_column(Text)
+    """Why this round alerts, e.g. "re-screened under knowledge 2.1.0: tier rose from low to
+    urgent"; None for the first screening."""
 
 
 class DerivedResource(Base):
@@ -74,5 +80,28 @@ class DerivedResource(Base):
     )
     resource: Mapped[str] = mapped_column(Text)
     last_updated: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    version_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    knowledge_version: Mapped[str | None] = mapped_column(String(32))
+    """The knowledge base this version was derived under (None: stored before re-screening)."""
 
     __table_args__ = (Index("ix_derived_resource_type_patient", "resource_type", "patient"),)
+
+
+class DerivedResourceVersion(Base):
+    """An earlier version of a derived resource, kept when a re-screen replaced it.
+
+    The current version stays in :class:`DerivedResource`; together they are the
+    resource's ``_history`` (``GET /fhir/RiskAssessment/{id}/_history``).
+    """
+
+    __tablename__ = "derived_resource_version"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("questionnaire_response.id", ondelete="CASCADE"), index=True
+    )
+    resource: Mapped[str] = mapped_column(Text)
+    last_updated: Mapped[datetime] = mapped_column(Timestamp)
+    knowledge_version: Mapped[str | None] = mapped_column(String(32))

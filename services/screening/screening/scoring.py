@@ -51,16 +51,17 @@ def score(session: Session, response_id: str, knowledge: Knowledge | None = None
         return
     knowledge = knowledge or current_knowledge()
     try:
-        resources, tier = _evaluate(record, knowledge)
+        resources, tier = evaluate_record(record, knowledge)
     except Exception as error:
         _mark_failed(record, error)
         return
     _store(session, record, resources, tier, knowledge)
 
 
-def _evaluate(
+def evaluate_record(
     record: QuestionnaireResponseRecord, knowledge: Knowledge
 ) -> tuple[ScreeningResources, str]:
+    """The resources and tier of ``record`` under ``knowledge`` (no I/O; re-screening too)."""
     answers = answers_from_questionnaire_response(orjson.loads(record.resource))
     result = evaluate(answers, knowledge)
     resources = build_screening_resources(
@@ -86,6 +87,7 @@ def _store(
                 response_id=record.id,
                 resource=orjson.dumps(resource).decode(),
                 last_updated=now,
+                knowledge_version=knowledge.version,
             )
         )
     session.add(

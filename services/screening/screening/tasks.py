@@ -7,10 +7,12 @@ guarantees"). ``acks_late`` (shared/broker.py) covers a worker killed mid-run.
 
 from __future__ import annotations
 
+from screening.rescreen import run_batch
 from screening.scoring import score
 from shared.broker import get_celery
+from shared.config import get_settings
 from shared.db import session_scope
-from shared.tasks import SCORE_RESPONSE
+from shared.tasks import RESCREEN_BATCH, SCORE_RESPONSE
 
 app = get_celery()
 
@@ -19,3 +21,9 @@ app = get_celery()
 def score_response(response_id: str) -> None:
     with session_scope() as session:
         score(session, response_id)
+
+
+@app.task(name=RESCREEN_BATCH.name)
+def rescreen_batch(run_id: str, batch: int) -> None:
+    with session_scope() as session:
+        run_batch(session, run_id, batch, batch_size=get_settings().rescreen_batch_size)
