@@ -13,6 +13,7 @@ Exception hierarchy::
     ├── Forbidden           403    the token's scopes do not cover the interaction
     ├── NotFound            404
     ├── MethodNotAllowed    405
+    ├── Conflict            409    the database refused a write as conflicting with stored data
     ├── PreconditionFailed  412    conditional create matched several
     ├── PayloadTooLarge     413
     ├── UnsupportedMediaType 415
@@ -106,6 +107,11 @@ class NotFound(FhirError):
 class MethodNotAllowed(FhirError):
     status = 405
     default_code = "not-supported"
+
+
+class Conflict(FhirError):
+    status = 409
+    default_code = "conflict"
 
 
 class PreconditionFailed(FhirError):

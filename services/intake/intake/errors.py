@@ -7,12 +7,12 @@ import logging
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from intake.fhir_response import FhirResponse
-from shared.fhir.outcome import FhirError, Issue, operation_outcome
+from shared.fhir.outcome import Conflict, FhirError, Issue, Unprocessable, operation_outcome
 
 log = logging.getLogger("neuroscreen.intake")
 
@@ -56,6 +56,20 @@ async def _database_unavailable(_request: Request, exc: Exception) -> FhirRespon
     return FhirResponse(outcome, status_code=503, headers={"Retry-After": "5"})
 
 
+async def _database_refused(request: Request, exc: Exception) -> FhirResponse:
+    # A value the database will not keep (too long, NUL, a broken constraint) is the
+    # request's fault: a 503 would make the EHR retry it forever and page on-call. The
+    # driver's message may quote the value (PHI): only the error's type is logged.
+    log.warning("database refused a value", extra={"error": type(exc).__name__})
+    if isinstance(exc, IntegrityError | psycopg.IntegrityError):
+        error: FhirError = Conflict("The request conflicts with stored data and was not kept")
+    else:
+        error = Unprocessable(
+            issues=[Issue("invalid", "A value is too long or holds characters that cannot be kept")]
+        )
+    return await _fhir_error(request, error)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> FhirResponse:
     log.error("unexpected error", extra={"error": type(exc).__name__}, exc_info=exc)
     outcome = operation_outcome([Issue(code="exception", diagnostics="Internal server error")])
@@ -69,4 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # psycopg.Error: errors from psycopg itself, outside SQLAlchemy (the create path on PostgreSQL).
     for db_error in (OperationalError, PoolTimeout, DBAPIError, psycopg.Error):
         app.add_exception_handler(db_error, _database_unavailable)
+    # More specific than DBAPIError/psycopg.Error above: handlers are looked up by the MRO.
+    for refusal in (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError):
+        app.add_exception_handler(refusal, _database_refused)
     app.add_exception_handler(Exception, _unexpected)

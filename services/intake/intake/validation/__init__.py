@@ -21,6 +21,7 @@ from intake.validation.document import MAX_DEPTH, parse_document
 from intake.validation.envelope import (
     business_identifier,
     check_questionnaire,
+    check_references,
     check_status,
     patient_reference,
 )
@@ -54,6 +55,7 @@ def validate_questionnaire_response(body: bytes) -> ValidatedResponse:
     check_questionnaire(resource, issues)
     patient = patient_reference(resource, issues)
     identifier = business_identifier(resource, issues)
+    check_references(resource, issues)
     answers = read_answers(resource, issues)
     if issues or patient is None:
         raise Unprocessable(issues=_capped(issues))
