@@ -92,6 +92,42 @@ def secret_refs(container: dict[str, Any]) -> set[tuple[str, str | None]]:
     return refs
 
 
+def volume_secrets(spec: dict[str, Any]) -> set[tuple[str, str | None, bool]]:
+    """(secret, key, optional) a pod mounts; key None when the whole Secret is mounted."""
+    mounted: set[tuple[str, str | None, bool]] = set()
+    sources = []
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            sources.append((volume["secret"]["secretName"], volume["secret"]))
+        for projected in volume.get("projected", {}).get("sources", []):
+            if "secret" in projected:
+                sources.append((projected["secret"]["name"], projected["secret"]))
+    for name, source in sources:
+        optional = bool(source.get("optional", False))
+        keys = [item["key"] for item in source.get("items", [])] or [None]
+        mounted |= {(name, key, optional) for key in keys}
+    return mounted
+
+
+def required_secrets(spec: dict[str, Any]) -> set[str]:
+    """Secrets without which the pod cannot start (not marked optional)."""
+    names = {name for name, _, optional in volume_secrets(spec) if not optional}
+    for container in containers(spec):
+        for item in container.get("env", []):
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            if ref and not ref.get("optional", False):
+                names.add(ref["name"])
+        for source in container.get("envFrom", []):
+            ref = source.get("secretRef")
+            if ref and not ref.get("optional", False):
+                names.add(ref["name"])
+    return names
+
+
+def created_secrets(text: str) -> set[str]:
+    return set(re.findall(r"create secret generic ([\w.-]+)", text))
+
+
 # --- rendering and schema validation ------------------------------------------------
 
 
@@ -299,6 +335,32 @@ def test_secrets_are_referenced_not_inlined(overlay: list[dict[str, Any]]) -> No
             for item in container.get("env", []):
                 if re.search(r"TOKEN|PASSWORD|DATABASE_URL", item["name"]):
                     assert "valueFrom" in item, (name, item["name"])
+
+
+def test_mounted_secrets_are_in_the_example(overlay: list[dict[str, Any]]) -> None:
+    example = {
+        doc["metadata"]["name"]: set(doc["stringData"])
+        for doc in load_yaml_documents(BASE / "secrets.example.yaml")
+    }
+    for name, spec in pod_specs(overlay).items():
+        for secret, key, _ in volume_secrets(spec):
+            assert secret in example, (name, secret)
+            assert key is None or key in example[secret], (name, secret, key)
+
+
+def test_the_deploy_steps_create_every_secret_a_pod_needs(overlay: list[dict[str, Any]]) -> None:
+    # A required Secret nobody creates leaves its pods in ContainerCreating for ever.
+    guide = (ROOT / "deploy/README.md").read_text()
+    steps = guide[guide.index("**Namespace and secrets**") : guide.index("**Apply and check:**")]
+    example = (BASE / "secrets.example.yaml").read_text()
+    for name, spec in pod_specs(overlay).items():
+        for secret in required_secrets(spec):
+            assert secret in created_secrets(steps), (
+                f"deploy/README.md step 3: {name} needs {secret}"
+            )
+            assert secret in created_secrets(example), (
+                f"secrets.example.yaml: {name} needs {secret}"
+            )
 
 
 def test_ehr_credentials_reach_the_notify_worker_only(overlay: list[dict[str, Any]]) -> None:
