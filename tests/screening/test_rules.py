@@ -97,6 +97,23 @@ def test_any_checks_every_part_so_the_evidence_names_every_reason(reader):
     assert texts(node, ctx(raynaud=False)) is None
 
 
+def test_count_needs_enough_parts_and_reports_every_part_that_holds(reader):
+    raw = {
+        "count": [
+            {"item": "fever-sweats", "is": True},
+            {"item": "weight-loss", "is": True},
+            {"item": "skin-lesions", "is": True},
+        ],
+        "at_least": 2,
+    }
+    node = read(reader, raw)
+    assert texts(node, ctx(fever_sweats=True)) is None
+    assert texts(node, ctx(fever_sweats=True, skin_lesions=True, weight_loss=False)) == [
+        "unexplained fevers or night sweats: yes",
+        "livedo, painful skin nodules or skin ulcers: yes",
+    ]
+
+
 def test_not_holds_without_evidence(reader):
     node = read(reader, {"not": {"fact": "systemic"}})
     assert texts(node, ctx()) == []
@@ -157,7 +174,12 @@ REFUSED = [
     ({"all": []}, Stage.ANSWERS, "non-empty list"),
     ({"not": {"fact": "systemic"}, "any": []}, Stage.ANSWERS, "unexpected keys"),
     ({"answer": "burning"}, Stage.ANSWERS, "unknown condition form"),
-]
+    ({"count": [{"fact": "systemic"}], "at_least": 1}, Stage.ANSWERS, "at least two"),
+    ({"count": [{"fact": "systemic"}, {"item": "raynaud", "is": True}]}, Stage.ANSWERS,
+     "at_least between 1 and 2"),
+    ({"count": [{"fact": "systemic"}, {"pattern": "none"}], "at_least": 1}, Stage.ANSWERS,
+     "cannot look at the pattern"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("raw", "stage", "message"), REFUSED)

@@ -4,8 +4,9 @@
 clinician would expect them; they pin version 1.0.0, which stays loadable because
 stored results refer to it. ``vignettes-v2.yaml`` holds the 2.0.0 cases, each from
 a publication of the clinical basis and aimed at a rule of section g (emergencies,
-specificity, alternative causes, work-up) or at a 1.0.0 behaviour that stays. Each
-failure message lists what the engine produced.
+specificity, alternative causes, work-up) or at a 1.0.0 behaviour that stays.
+``vignettes-v2.1.yaml`` holds the 2.1.0 cases, each naming its publication and the
+rule of section h it aims at. Each failure message lists what the engine produced.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from screening.knowledge import Knowledge, load_knowledge
 from screening.result import ScreeningResult
 
 HERE = Path(__file__).parent
-VIGNETTE_FILES = {"1.0.0": "vignettes.yaml", "2.0.0": "vignettes-v2.yaml"}
+VIGNETTE_FILES = {
+    "1.0.0": "vignettes.yaml",
+    "2.0.0": "vignettes-v2.yaml",
+    "2.1.0": "vignettes-v2.1.yaml",
+}
 LEVELS = {"low": 1, "moderate": 2, "high": 3}
 
 
@@ -35,7 +40,7 @@ CASES = [
     for version in VIGNETTE_FILES
     for vignette in load_vignettes(version)
 ]
-V2_SOURCES = load_knowledge("2.0.0").sources
+SOURCES = {version: load_knowledge(version).sources for version in ("2.0.0", "2.1.0")}
 
 
 def answers_of(vignette: dict[str, Any]) -> dict[str, Any]:
@@ -52,22 +57,29 @@ def describe(result: ScreeningResult) -> str:
 
 
 def test_there_are_enough_vignettes():
-    for version, minimum in (("1.0.0", 45), ("2.0.0", 60)):
+    for version, minimum in (("1.0.0", 45), ("2.0.0", 60), ("2.1.0", 40)):
         vignettes = load_vignettes(version)
         assert len(vignettes) >= minimum
         assert len({v["id"] for v in vignettes}) == len(vignettes)
 
 
-def test_every_v2_vignette_names_its_publication():
-    for vignette in load_vignettes("2.0.0"):
+@pytest.mark.parametrize("version", ["2.0.0", "2.1.0"])
+def test_every_v2_vignette_names_its_publication(version: str):
+    for vignette in load_vignettes(version):
         sources = vignette.get("source")
         assert sources, vignette["id"]
         for key in [sources] if isinstance(sources, str) else sources:
-            assert key in V2_SOURCES, (vignette["id"], key)
+            assert key in SOURCES[version], (vignette["id"], key)
+
+
+def test_every_v21_vignette_names_the_rule_of_section_h_it_tests():
+    for vignette in load_vignettes("2.1.0"):
+        assert vignette.get("rule", "").startswith("h"), vignette["id"]
 
 
 def test_the_newest_knowledge_is_the_default():
-    assert load_knowledge() is load_knowledge("2.0.0")
+    assert load_knowledge() is load_knowledge("2.1.0")
+    assert load_knowledge("2.0.0").version == "2.0.0"
     assert load_knowledge("1.0.0").version == "1.0.0"
 
 

@@ -14,9 +14,11 @@ different disease is never a reason for less urgency.
 Specificity (knowledge 2.0.0, clinical basis g2): a condition may need several
 *independent* proxies (distinct proxy groups) before it rises above ``low``,
 unless the patient reports the diagnosis; short of that it is listed after the
-ranked suspicions, unranked, and never leads. It may also need ``high_requires``
-to hold before it reaches ``high``. Both caps only ever look at answers given
-yes, so adding a yes answer can lift a cap but never impose one.
+ranked suspicions, unranked, and never leads. It may also need
+``moderate_requires`` (2.1.0) to hold before it rises above ``low`` (listed the
+same way), and ``high_requires`` before it reaches ``high``. The caps only ever
+look at answers given yes, so adding a yes answer can lift a cap but never
+impose one.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def _cap(
     groups = condition.groups
     independent = {groups[c.rule_id] for c in contributions if c.rule_id in groups}
     if len(independent) < condition.independent_proxies:
+        return 1
+    if condition.moderate_requires is not None and condition.moderate_requires.check(ctx) is None:
         return 1
     if condition.high_requires is not None and condition.high_requires.check(ctx) is None:
         return 2

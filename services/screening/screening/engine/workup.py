@@ -2,12 +2,13 @@
 
 Only responses with neuropathy evidence get a work-up. Urgent responses start
 with ``emergency-assessment`` and then each fired red flag's own steps (2.0.0,
-e.g. temporal-artery assessment for giant-cell arteritis); when every red flag
-is GBS-type, that is all, as outpatient tests must never delay the emergency.
-Otherwise the baseline set comes next, then the additions of every work-up
-rule that fires, in knowledge order. A code suggested by several rules appears
-once, with all their reasons; every such step is prebuilt with the knowledge,
-so none is assembled per call.
+e.g. temporal-artery assessment for giant-cell arteritis). When every red flag
+is GBS-type, outpatient tests must never delay the emergency, so only the rules
+marked ``in_emergency`` follow (2.1.0: the vasculitis serology and the imaging
+the receiving team needs; 2.0.0 marks none). Otherwise the baseline set comes
+next, then the additions of every work-up rule that fires, in knowledge order.
+A code suggested by several rules appears once, with all their reasons; every
+such step is prebuilt with the knowledge, so none is assembled per call.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ def suggest_workup(
             _add(chosen, knowledge.workup.emergency)
         for flag_steps in red_flags.workup:
             _add(chosen, flag_steps)
-        if red_flags.emergency_only:
-            return _steps(knowledge, chosen)
     if not neuropathy:
         return _steps(knowledge, chosen)
-    _add(chosen, knowledge.workup.baseline)
     rules = knowledge.workup.rules
+    if red_flags.emergency_only:
+        for index, _ in knowledge.workup_check(ctx):
+            if rules[index].in_emergency:
+                _add(chosen, rules[index])
+        return _steps(knowledge, chosen)
+    _add(chosen, knowledge.workup.baseline)
     for index, _ in knowledge.workup_check(ctx):
         _add(chosen, rules[index])
     return _steps(knowledge, chosen)

@@ -93,6 +93,8 @@ class ConditionReader:
                     for index, part in enumerate(parts)
                 )
                 return rules.AllOf(children) if combinator == "all" else rules.AnyOf(children)
+        if "count" in keys:
+            return self._count(raw, stage, where)
         if "not" in keys:
             _only_keys(raw, {"not"}, where)
             return rules.Not(self.read(raw["not"], stage, f"{where} > not"))
@@ -123,6 +125,19 @@ class ConditionReader:
                 raise ValueError(f"{where}: unknown tier {tier!r}")
             return rules.TierAtLeast(TIER_RANK[tier])
         raise ValueError(f"{where}: unknown condition form {sorted(keys)}")
+
+    def _count(self, raw: Mapping[str, Any], stage: Stage, where: str) -> Node:
+        _only_keys(raw, {"count", "at_least"}, where)
+        parts = raw["count"]
+        needed = raw.get("at_least")
+        if not isinstance(parts, list) or len(parts) < 2:
+            raise ValueError(f"{where}: 'count' needs a list of at least two conditions")
+        if type(needed) is not int or not 1 <= needed <= len(parts):
+            raise ValueError(f"{where}: 'count' needs at_least between 1 and {len(parts)}")
+        children = tuple(
+            self.read(part, stage, f"{where} > count[{index}]") for index, part in enumerate(parts)
+        )
+        return rules.CountOf(children, needed)
 
     def _item(self, raw: Mapping[str, Any], where: str) -> Node:
         link_id = raw["item"]

@@ -25,6 +25,9 @@ class WorkupRule(Identified):
     codes: tuple[str, ...]
     reason: str
     when: Node | None = None
+    in_emergency: bool = False
+    """Kept when every red flag is emergency-only (2.1.0): the receiving team needs these
+    tests (vasculitis serology, imaging of the picture), so an emergency never strips them."""
 
     @field_validator("codes")
     @classmethod
@@ -56,6 +59,10 @@ class Workup(Strict):
         for rule in (self.emergency, self.baseline):
             if rule.when is not None:
                 raise ValueError(f"workup rule {rule.id}: is applied by the engine; drop 'when'")
+            if rule.in_emergency:
+                raise ValueError(
+                    f"workup rule {rule.id}: is applied by the engine; drop 'in_emergency'"
+                )
         for rule in self.rules:
             if rule.when is None:
                 raise ValueError(f"workup rule {rule.id}: needs a 'when'")

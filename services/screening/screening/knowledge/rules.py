@@ -11,6 +11,7 @@ forms (one key per mapping)::
     {item: duration, answered: false}           answered or not (missing is never "no")
     {any_yes: [fever-sweats, weight-loss]}      any of these booleans answered yes
     {any_answered: [burning, tingling]}         any of these items answered at all
+    {count: [{...}, {...}], at_least: 2}        at least N of these conditions hold (2.1.0)
     {fact: vasculitis-features}                 a named condition or an engine fact
     {pattern: mononeuritis-multiplex}           a neuropathy pattern was derived
     {suspicion: egpa, at_least: moderate}       suspicion level (``any`` for any condition)
@@ -313,6 +314,24 @@ class AnyOf(Node):
             if part is not None:
                 found = part if found is None else found + part
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class CountOf(Node):
+    """At least ``needed`` children hold. Every child is checked; evidence: all that hold."""
+
+    children: tuple[Node, ...]
+    needed: int
+
+    def check(self, ctx: RuleContext) -> Evidences | None:
+        found: Evidences = ()
+        holding = 0
+        for child in self.children:
+            part = child.check(ctx)
+            if part is not None:
+                holding += 1
+                found += part
+        return found if holding >= self.needed else None
 
 
 @dataclass(frozen=True, slots=True)

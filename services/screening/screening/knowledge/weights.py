@@ -76,12 +76,14 @@ class ScreenedCondition(Strict):
     """Proxies (distinct groups) needed above ``low``, unless a known diagnosis fired."""
     high_requires: Node | None = None
     """A condition without which the level stops at ``moderate`` (2.0.0)."""
+    moderate_requires: Node | None = None
+    """A condition without which the level stops at ``low``, listed not ranked (2.1.0)."""
 
-    @field_validator("high_requires", mode="before")
+    @field_validator("high_requires", "moderate_requires", mode="before")
     @classmethod
     def _read(cls, raw: Any, info: ValidationInfo) -> Node | None:
         context = loading(info)
-        where = context.where(f"condition {info.data.get('code', '?')} high_requires")
+        where = context.where(f"condition {info.data.get('code', '?')} {info.field_name}")
         return None if raw is None else context.reader.read(raw, Stage.SUSPICIONS, where)
 
     @model_validator(mode="after")
