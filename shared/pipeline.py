@@ -1,7 +1,9 @@
 """Where a QuestionnaireResponse is in its journey, and the one function that moves it.
 
 received → scored → sending → notified | no-alert | held | retrying | dead-letter,
-or failed when the engine cannot score it. ``retrying`` goes back to
+or failed when the engine cannot score it. A re-screen whose tier rose to alerting takes
+a response at rest (notified, no-alert, held) back to ``scored`` for its new alert
+round (:mod:`screening.rescreen`). ``retrying`` goes back to
 ``sending`` at the next attempt; an operator's replay takes a dead letter back
 to ``retrying``. Every change goes through :func:`transition`, which refuses
 a move the pipeline does not make and keeps ``due_at`` right: an active state
@@ -56,9 +58,11 @@ NEXT_STATES: dict[ResponseState | None, frozenset[ResponseState]] = {
     ResponseState.SENDING: frozenset({ResponseState.SENDING, *_DELIVERY_OUTCOMES}),
     ResponseState.RETRYING: frozenset({ResponseState.SENDING, *_DELIVERY_OUTCOMES}),
     ResponseState.DEAD_LETTER: frozenset({ResponseState.RETRYING}),
-    ResponseState.NOTIFIED: frozenset(),
-    ResponseState.NO_ALERT: frozenset(),
-    ResponseState.HELD: frozenset(),
+    # A re-screen whose tier rose to alerting opens a new alert round (never a re-send of
+    # the old one): the response is scored again and goes to notify.
+    ResponseState.NOTIFIED: frozenset({ResponseState.SCORED}),
+    ResponseState.NO_ALERT: frozenset({ResponseState.SCORED}),
+    ResponseState.HELD: frozenset({ResponseState.SCORED}),
     ResponseState.FAILED: frozenset(),
 }
 

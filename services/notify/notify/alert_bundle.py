@@ -43,6 +43,18 @@ class AlertContent:
     observation: dict[str, Any] | None
     risk_assessment: dict[str, Any]
     service_requests: tuple[dict[str, Any], ...]
+    alert_round: int = 1
+    """2, 3... for the alert of a re-screen whose tier rose (``Screening.alert_round``)."""
+    reason: str | None = None
+    """Why a later round alerts: "re-screened under knowledge 2.1.0: tier rose from ..."."""
+
+
+def round_identifier(value: str, alert_round: int) -> str:
+    """The business identifier of an alert resource in ``alert_round``: ``task/<id>`` for
+    the first, ``task/<id>/v2`` for the next. A re-screen's alert is new in the EHR (its
+    own Task, Communication and new versions of the screening resources), while every
+    conditional create of an earlier round still matches what that round wrote."""
+    return value if alert_round <= 1 else f"{value}/v{alert_round}"
 
 
 def build_alert_bundle(
@@ -63,7 +75,13 @@ def build_alert_bundle(
         placeholders[f"{resource['resourceType']}/{resource['id']}"] = _placeholder()
     for resource in [r for r in shared if r] + list(content.service_requests):
         local = f"{resource['resourceType']}/{resource['id']}"
-        entries.append(_entry(_as_sent(resource, placeholders), placeholders[local], local))
+        sent = _as_sent(resource, placeholders)
+        if content.alert_round > 1 and resource is not content.questionnaire_response:
+            sent["identifier"] = [
+                {**i, "value": round_identifier(i["value"], content.alert_round)}
+                for i in sent["identifier"]
+            ]
+        entries.append(_entry(sent, placeholders[local], local))
 
     task_url, communication_url = _placeholder(), _placeholder()
     risk_url = placeholders[f"RiskAssessment/{content.risk_assessment['id']}"]
@@ -90,6 +108,8 @@ def alert_message(content: AlertContent) -> str:
     risk = content.risk_assessment
     patterns = [c.get("text") or _first_code(c) for c in risk.get("reasonCode", [])]
     lines = [f"NeuroScreen: {content.tier.upper()} priority neuropathy screen."]
+    if content.reason:
+        lines.append(content.reason[:1].upper() + content.reason[1:] + ".")
     if patterns:
         lines.append("Pattern: " + "; ".join(p for p in patterns if p) + ".")
     for prediction in risk.get("prediction", [])[1:4]:
@@ -172,7 +192,9 @@ def _task(
 ) -> dict[str, Any]:
     task: dict[str, Any] = {
         "resourceType": "Task",
-        "identifier": [_identifier(f"task/{content.response_id}")],
+        "identifier": [
+            _identifier(round_identifier(f"task/{content.response_id}", content.alert_round))
+        ],
         "status": "requested",
         "intent": "order",
         "priority": REQUEST_PRIORITY_BY_TIER[content.tier],
@@ -198,6 +220,8 @@ def _task(
             for url in request_urls
         ],
     }
+    if content.reason:
+        task["reasonCode"] = {"text": content.reason}
     if due_at is not None:
         task["restriction"] = {"period": {"end": _instant(due_at)}}
     return task
@@ -212,7 +236,11 @@ def _communication(
 ) -> dict[str, Any]:
     return {
         "resourceType": "Communication",
-        "identifier": [_identifier(f"communication/{content.response_id}")],
+        "identifier": [
+            _identifier(
+                round_identifier(f"communication/{content.response_id}", content.alert_round)
+            )
+        ],
         "status": "completed",
         "category": [
             {"coding": [{"system": COMMUNICATION_CATEGORY, "code": "alert", "display": "Alert"}]}

@@ -109,9 +109,10 @@ def claim_delivery(
         log.info("nothing to deliver", extra={"response_id": response_id, "state": state})
         return None
     now = utcnow()
-    delivery = session.get(Delivery, response_id) or open_delivery(
-        session, record, screening, routing, settings
-    )
+    delivery = session.get(Delivery, response_id)
+    if delivery is None or delivery.alert_round < screening.alert_round:
+        # First alert, or a re-screen raised the tier: build this round's alert.
+        delivery = open_delivery(session, record, screening, routing, settings, delivery)
     lease = delivery.next_attempt_at
     if record.state == ResponseState.SENDING and lease is not None and _aware(lease) > now:
         log.info("delivery claimed by another run", extra={"response_id": response_id})

@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from notify.alert_bundle import round_identifier
 from notify.ehr_client import EhrAuthFailed, EhrClient, EhrError
 from notify.task_policy import ESCALATED_TIERS, NOT_PICKED_UP, needs_escalation
 from notify.task_status import record_task_status
@@ -60,7 +61,7 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
     sent = 0
     for delivery in overdue:
         try:
-            task = current_task(client, delivery.response_id)
+            task = current_task(client, delivery)
             if task is not None:
                 record_task_status(delivery, task)
             if not needs_escalation(delivery.tier, delivery.task_status, delivery.task_due_at, now):
@@ -103,11 +104,10 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
     return sent
 
 
-def current_task(client: EhrClient, response_id: str) -> dict[str, Any] | None:
-    """The alert Task as the EHR holds it now, found by its stable identifier."""
-    tasks = client.search(
-        "Task", {"identifier": f"{SCREENING_OUTPUT_IDENTIFIER}|task/{response_id}"}
-    )
+def current_task(client: EhrClient, delivery: Delivery) -> dict[str, Any] | None:
+    """The alert Task of the delivery's round as the EHR holds it now, by its identifier."""
+    value = round_identifier(f"task/{delivery.response_id}", delivery.alert_round)
+    tasks = client.search("Task", {"identifier": f"{SCREENING_OUTPUT_IDENTIFIER}|{value}"})
     return tasks[0] if tasks else None
 
 
@@ -122,7 +122,7 @@ def escalation_bundle(
     """A one-entry transaction: the escalation Communication as a conditional create."""
     identifier = {
         "system": SCREENING_OUTPUT_IDENTIFIER,
-        "value": f"escalation/{delivery.response_id}",
+        "value": round_identifier(f"escalation/{delivery.response_id}", delivery.alert_round),
     }
     due = _instant(delivery.task_due_at) if delivery.task_due_at else "its due time"
     communication: dict[str, Any] = {

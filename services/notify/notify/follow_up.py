@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from notify.ehr_client import EhrAuthFailed, EhrClient, EhrError
 from notify.escalation import escalate_overdue
-from notify.task_status import parse_instant, record_task_status, response_id_of
+from notify.task_status import alert_of, parse_instant, record_task_status
 from shared.config import Settings
 from shared.fhir.codes import REVIEW_SCREENING, TASKS
 from shared.models import Delivery, PeriodicJob
@@ -74,12 +74,15 @@ def record_task_statuses(
     session: Session, tasks: list[dict[str, Any]], cursor: str | None
 ) -> str | None:
     """Record each Task's status on its delivery; returns the new cursor."""
-    by_response = {rid: task for task in tasks if (rid := response_id_of(task))}
-    ids = list(by_response)
+    by_alert = {alert: task for task in tasks if (alert := alert_of(task))}
+    ids = list({response_id for response_id, _ in by_alert})
     for start in range(0, len(ids), IN_CHUNK):  # the first run may see every Task there is
         chunk = ids[start : start + IN_CHUNK]
         for delivery in session.scalars(select(Delivery).where(Delivery.response_id.in_(chunk))):
-            record_task_status(delivery, by_response[delivery.response_id])
+            # Only the Task of the delivery's current round: an earlier round's is history.
+            task = by_alert.get((delivery.response_id, delivery.alert_round))
+            if task is not None:
+                record_task_status(delivery, task)
     updated = [t["meta"]["lastUpdated"] for t in tasks if t.get("meta", {}).get("lastUpdated")]
     if cursor:
         updated.append(cursor)

@@ -23,19 +23,26 @@ def open_delivery(
     screening: Screening,
     routing: CoordinatorRouting,
     settings: Settings,
+    previous: Delivery | None = None,
 ) -> Delivery:
-    """The delivery row for a scored response, with its alert Bundle; flushed."""
+    """The delivery row for a scored response, with its alert Bundle; flushed.
+
+    ``previous`` is the delivery of an earlier alert round (a re-screen raised the tier):
+    it is reused for the new round, its attempt log kept and its claim token (``attempts``)
+    still counting up, while what belonged to the old Task is cleared.
+    """
     resource = orjson.loads(record.resource)
     coordinator = routing.coordinator_for(resource)
-    delivery = Delivery(
-        response_id=record.id,
-        # Mirrors the response's state from here on (shared.pipeline.transition).
-        state=ResponseState.SCORED.value,
-        tier=screening.tier,
-        coordinator=coordinator,
-        attempts=0,
-        created_at=utcnow(),
-    )
+    delivery = previous or Delivery(response_id=record.id, attempts=0)
+    for column in _PER_ROUND:
+        setattr(delivery, column, None)
+    delivery.urgent_overdue_reported = False
+    # Mirrors the response's state from here on (shared.pipeline.transition).
+    delivery.state = ResponseState.SCORED.value
+    delivery.tier = screening.tier
+    delivery.coordinator = coordinator
+    delivery.alert_round = screening.alert_round
+    delivery.created_at = utcnow()
     delivery.task_due_at = task_due_at(screening.tier, delivery.created_at, settings)
     delivery.bundle = orjson.dumps(
         build_alert_bundle(
@@ -45,9 +52,25 @@ def open_delivery(
             due_at=delivery.task_due_at,
         )
     ).decode()
-    session.add(delivery)
+    if previous is None:
+        session.add(delivery)
     session.flush()
     return delivery
+
+
+_PER_ROUND = (
+    "next_attempt_at",
+    "delivered_at",
+    "ehr_references",
+    "last_status",
+    "last_error",
+    "task_status",
+    "task_status_at",
+    "escalated_at",
+    "escalation_recipient",
+    "escalation_reference",
+)
+"""What a delivery knows about one round's alert in the EHR; a new round starts without it."""
 
 
 def alert_content(
@@ -67,5 +90,13 @@ def alert_content(
         questionnaire_response=orjson.loads(record.resource),
         observation=(by_type.get("Observation") or [None])[0],
         risk_assessment=risk,
-        service_requests=tuple(sorted(by_type.get("ServiceRequest", []), key=lambda r: r["id"])),
+        service_requests=tuple(
+            sorted(
+                # A test a re-screen no longer proposes stays readable, but is not sent.
+                (r for r in by_type.get("ServiceRequest", []) if r.get("status") != "revoked"),
+                key=lambda r: r["id"],
+            )
+        ),
+        alert_round=screening.alert_round,
+        reason=screening.alert_reason,
     )

@@ -35,14 +35,16 @@ def record_task_status(delivery: Delivery, task: dict[str, Any]) -> None:
     delivery.task_status_at = changed
 
 
-def response_id_of(task: dict[str, Any]) -> str | None:
-    """The response an alert Task belongs to, from its identifier ``task/<response id>``."""
+def alert_of(task: dict[str, Any]) -> tuple[str, int] | None:
+    """The response and alert round a Task belongs to, from its identifier
+    ``task/<response id>`` (round 1) or ``task/<response id>/v<round>`` (a re-screen's)."""
     for identifier in task.get("identifier", []):
         value = identifier.get("value", "")
         if identifier.get("system") == SCREENING_OUTPUT_IDENTIFIER and value.startswith(
             TASK_PREFIX
         ):
-            return value[len(TASK_PREFIX) :]
+            response_id, _, suffix = value[len(TASK_PREFIX) :].partition("/v")
+            return response_id, int(suffix) if suffix.isdigit() else 1
     return None
 
 

@@ -1,17 +1,11 @@
-"""Stored, scored responses for the re-screening tests: vignettes scored under 1.0.0.
-
-The tiers below are the vignette files' own (``tests/screening/vignettes*.yaml``): what
-knowledge 1.0.0 and 2.0.0 make of each case, pinned so that a newer knowledge version
-(2.1.0 and on) does not move these expectations.
-"""
+"""Stored, scored responses for the re-screening tests (e.g. vignettes under 1.0.0)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
-import yaml
 from fixtures.responses import make_response
+from fixtures.vignettes import MIXED_1_TO_2 as MIXED
+from fixtures.vignettes import vignette_answers
 from sqlalchemy.orm import Session
 
 from screening.knowledge import load_knowledge
@@ -20,38 +14,19 @@ from shared.models import QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.pipeline import ResponseState, transition
 
-VIGNETTES = Path(__file__).resolve().parents[1]
-
-MIXED = {
-    # vignette id: (tier under 1.0.0, tier under 2.0.0)
-    "g1-breathing-swallowing-alone": ("low", "urgent"),
-    "diabetic-symmetric-feet": ("low", "moderate"),
-    "g1-isolated-acute-foot-drop": ("moderate", "high"),
-    "g2-asthma-and-polyps-not-high": ("high", "moderate"),
-    "g3-metformin": ("moderate", "low"),
-    "healthy-all-no": ("low", "low"),
-    "gbs-classic": ("urgent", "urgent"),
-}
-
-
-def vignette_answers() -> dict[str, dict]:
-    cases = {}
-    for name in ("vignettes.yaml", "vignettes-v2.yaml"):
-        for case in yaml.safe_load((VIGNETTES / name).read_text(encoding="utf-8")):
-            cases[case["id"]] = case["answers"]
-    return cases
-
 
 def store_scored(
     session: Session, response_id: str, answers: dict, *, state: ResponseState, version: str
 ) -> None:
     """A response stored, scored under ``version`` and left in ``state``."""
     now = utcnow()
+    resource = make_response(answers, patient="Patient/p-" + response_id)
+    resource["id"] = response_id  # as the intake stores it
     record = QuestionnaireResponseRecord(
         id=response_id,
         patient="Patient/p-" + response_id,
         content_hash="h",
-        resource=orjson.dumps(make_response(answers, patient="Patient/p-" + response_id)).decode(),
+        resource=orjson.dumps(resource).decode(),
         last_updated=now,
     )
     transition(record, ResponseState.RECEIVED, None, now=now)
@@ -61,3 +36,6 @@ def store_scored(
     if state != ResponseState.SCORED:
         transition(record, state, "test", now=now)
     session.flush()
+
+
+__all__ = ["MIXED", "store_scored", "vignette_answers"]

@@ -70,7 +70,8 @@ def report(session: Session, run: RescreenRun) -> dict[str, Any]:
         "transitions": dict(sorted(transitions.items(), key=_most_serious_first)),
         "unchanged": unchanged,
         "skipped": skipped,
-        "alerted": alerted,
+        # Apply: the responses sent to notify for a new alert; dry run: those that would be.
+        "alerts": alerted,
     }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from screening.knowledge import load_knowledge
 from screening.rescreen.rescore import rescore
+from shared.config import get_settings
 from shared.models import (
     QuestionnaireResponseRecord,
     RescreenItem,
@@ -83,6 +84,7 @@ def run_batch(
         _in_scope(run).order_by(QuestionnaireResponseRecord.id).limit(batch_size)
     ).all()
     knowledge = load_knowledge(run.knowledge_version)
+    alert_min = get_settings().alert_min_tier
     for response_id in ids:
         record = session.scalar(
             select(QuestionnaireResponseRecord)
@@ -92,7 +94,9 @@ def run_batch(
         screening = session.get(Screening, response_id)
         if record is None or screening is None:
             continue  # deleted since the batch was chosen
-        result = rescore(session, record, screening, knowledge, dry_run=run.dry_run)
+        result = rescore(
+            session, record, screening, knowledge, dry_run=run.dry_run, alert_min_tier=alert_min
+        )
         session.add(
             RescreenItem(
                 run_id=run.id,
@@ -100,7 +104,7 @@ def run_batch(
                 from_tier=result.from_tier,
                 to_tier=result.to_tier,
                 outcome=result.outcome.value,
-                alerted=False,
+                alerted=result.alerted,
                 detail=result.detail,
             )
         )
