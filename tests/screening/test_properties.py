@@ -20,8 +20,12 @@ from screening.engine import answers_from_questionnaire_response, evaluate
 from screening.knowledge import load_knowledge
 from screening.result import TIER_ORDER
 
-VERSIONS = ("1.0.0", "2.0.0")
-VIGNETTE_FILES = {"1.0.0": "vignettes.yaml", "2.0.0": "vignettes-v2.yaml"}
+VERSIONS = ("1.0.0", "2.0.0", "2.1.0")
+VIGNETTE_FILES = {
+    "1.0.0": "vignettes.yaml",
+    "2.0.0": "vignettes-v2.yaml",
+    "2.1.0": "vignettes-v2.1.yaml",
+}
 KNOWLEDGE = load_knowledge()
 ITEMS = KNOWLEDGE.items
 RANK = {tier: index for index, tier in enumerate(TIER_ORDER)}
@@ -66,6 +70,14 @@ ALTERNATIVES = {
     "2.0.0": ("diabetes", "alcohol", "chemotherapy", "nerve-injury", "family-neuropathy",
               "nerve-medicines", "kidney-failure", "hiv"),
 }  # fmt: skip
+ALTERNATIVES["2.1.0"] = ALTERNATIVES["2.0.0"]
+SYMPTOM_FREE_EMERGENCIES = {
+    "1.0.0": frozenset(),
+    "2.0.0": frozenset(),
+    # h1.2 and h1.4: urgent on their own, whatever the nerve items say or leave blank.
+    "2.1.0": frozenset({"rf-cord-cauda-equina", "rf-giant-cell-arteritis"}),
+}
+"""Red flags that fire without any nerve symptom: they bring only their own steps."""
 ALL_ALTERNATIVES = tuple(dict.fromkeys(a for causes in ALTERNATIVES.values() for a in causes))
 
 
@@ -211,12 +223,25 @@ def test_an_alternative_cause_never_lowers_high_or_urgent(version, answers, alte
 @given(answers_strategy)
 @by_version
 def test_symptoms_answered_no_give_low_and_no_workup(version, answers):
-    result = evaluate(answers | dict.fromkeys(SYMPTOMS, False), load_knowledge(version))
-    assert result.tier == "low"
-    assert result.workup == ()
-    assert result.red_flags == ()
+    knowledge = load_knowledge(version)
+    result = evaluate(answers | dict.fromkeys(SYMPTOMS, False), knowledge)
     assert not result.neuropathy_evidence
     assert [p.code for p in result.patterns] == ["none"]
+    assert_only_symptom_free_emergencies(version, result)
+
+
+def assert_only_symptom_free_emergencies(version: str, result: Any) -> None:
+    """Low with no work-up, or only a symptom-free emergency with its own steps."""
+    flags = {flag.rule_id for flag in result.red_flags}
+    assert flags <= SYMPTOM_FREE_EMERGENCIES[version]
+    if not flags:
+        assert result.tier == "low"
+        assert result.workup == ()
+        return
+    assert result.tier == "urgent"
+    steps = {code for flag in load_knowledge(version).red_flags if flag.id in flags
+             for code in flag.workup}  # fmt: skip
+    assert {step.code for step in result.workup} <= steps | {"emergency-assessment"}
 
 
 @SETTINGS
@@ -225,8 +250,7 @@ def test_symptoms_answered_no_give_low_and_no_workup(version, answers):
 def test_removing_symptoms_and_their_location_gives_low_and_no_workup(version, answers):
     stripped = {k: v for k, v in answers.items() if k not in SYMPTOMS and k not in LOCATION}
     result = evaluate(stripped, load_knowledge(version))
-    assert result.tier == "low"
-    assert result.workup == ()
+    assert_only_symptom_free_emergencies(version, result)
 
 
 @SETTINGS
