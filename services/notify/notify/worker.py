@@ -10,9 +10,11 @@ from notify.ehr_auth import ehr_auth
 from shared.broker import get_celery
 from shared.config import get_settings
 from shared.logs import configure_logging
+from shared.worker_ready import announce_readiness
 
 app = get_celery()
 app.autodiscover_tasks(["notify"], related_name="tasks", force=True)
+announce_readiness("notify")
 # An unreadable or unusable EHR key file stops the worker at boot, not at the first alert.
 ehr_auth(get_settings())
 

@@ -7,9 +7,11 @@ from celery.signals import setup_logging
 from shared.broker import get_celery
 from shared.config import get_settings
 from shared.logs import configure_logging
+from shared.worker_ready import announce_readiness
 
 app = get_celery()
 app.autodiscover_tasks(["screening"], related_name="tasks", force=True)
+announce_readiness("screening")
 
 
 @setup_logging.connect
