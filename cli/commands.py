@@ -8,4 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-ALL: tuple[ModuleType, ...] = ()
+from cli import post, status
+
+ALL: tuple[ModuleType, ...] = (post, status)
