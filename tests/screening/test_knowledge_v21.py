@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import yaml
 from screening.engine import evaluate
 from screening.knowledge import KnowledgeError, load_knowledge, load_knowledge_file
 from screening.knowledge.loader import KNOWLEDGE_DIR
+from screening.output import build_screening_resources
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
 V21_FILE = KNOWLEDGE_DIR / "v2.1.yaml"
@@ -193,3 +195,19 @@ def test_version_2_0_still_misses_what_2_1_was_made_for():
     for answers in cases:
         assert evaluate(answers, load_knowledge("2.0.0")).tier != "urgent", answers
         assert evaluate(answers, load_knowledge("2.1.0")).tier == "urgent", answers
+
+
+def test_ana_for_lupus_features_names_the_ena_reflex():
+    """h2: ANA, with the ENA panel named as the laboratory's reflex, not ordered apart."""
+    answers = {"age": 27, "tingling": True, "mouth-ulcers": True, "raynaud": True}
+    result = evaluate(answers, load_knowledge())
+    assert "ena-panel" not in [step.code for step in result.workup]
+    resources = build_screening_resources(
+        result, response_id="qr-1", patient="Patient/p-1", occurred_at=datetime.now(UTC)
+    )
+    (ana,) = [
+        request
+        for request in resources.service_requests
+        if request["code"]["coding"][0]["code"] == "ana"
+    ]
+    assert "reflex" in str(ana["reasonCode"])

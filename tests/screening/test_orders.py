@@ -160,10 +160,39 @@ def test_referrals_are_real_snomed_referral_concepts_with_sources(test: str):
 
 
 def test_procedures_without_a_checked_snomed_concept_are_text_and_flagged():
-    for test in ("ct-angiography", "ct-sinuses", "nerve-biopsy", "temporal-artery-assessment"):
+    for test in ("ct-sinuses", "nerve-biopsy", "temporal-artery-assessment"):
         (request,) = build(_with_steps(WorkupStep(test, ("baseline",), ("r",)))).service_requests
         assert [c["system"] for c in request["code"]["coding"]] == [codes.WORKUP], test
         assert "NOT VERIFIED, none found, no code emitted" in str(request["note"]), test
+
+
+TIME_CRITICAL = {
+    # clinical basis h4: verified codes where one exists, so an EHR can route the order
+    "mri-spine": (codes.SNOMED, "241645008", "V"),
+    "mri": (codes.SNOMED, "816077007", "C"),
+    "anca": (codes.LOINC, "17351-8", "V"),
+    "ct-angiography": (codes.SNOMED, "9521000087109", "V"),
+}
+
+
+@pytest.mark.parametrize("test", sorted(TIME_CRITICAL))
+def test_the_time_critical_orders_carry_a_checked_code_and_its_source(test: str):
+    system, code, status = TIME_CRITICAL[test]
+    (request,) = build(_with_steps(WorkupStep(test, ("red-flag",), ("r",)))).service_requests
+    coding = request["code"]["coding"][1]
+    assert (coding["system"], coding["code"]) == (system, code)
+    terms = next(c for c in TERMINOLOGY.workup[test].codes if c.code == code)
+    assert terms.status == status
+    assert "ValueSet" in terms.source or "github" in terms.source
+
+
+@pytest.mark.parametrize("test", ["ncs-emg", "temporal-artery-assessment"])
+def test_a_time_critical_order_without_a_published_code_says_so(test: str):
+    (request,) = build(_with_steps(WorkupStep(test, ("red-flag",), ("r",)))).service_requests
+    assert [c["system"] for c in request["code"]["coding"]] == [codes.WORKUP]
+    assert "NOT VERIFIED, none found, no code emitted" in str(request["note"])
+    (concept,) = [c for c in CODE_SYSTEMS["workup"]["concept"] if c["code"] == test]
+    assert "No LOINC or SNOMED CT code" in concept["definition"]
 
 
 def test_only_tests_are_told_not_to_delay_the_same_day_assessment():

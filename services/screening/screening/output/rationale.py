@@ -147,6 +147,10 @@ _REASON_TEXT = {
     "small-fibre-neuropathy": "Painful small-fibre picture (nerve conduction may be normal)",
     "neuropathy": "Nerve symptoms that need neurological assessment",
     "systemic-autoimmune": "A systemic autoimmune disease or vasculitis may be leading",
+    "lupus-features": (
+        "Lupus features with nerve symptoms: ANA first; an ENA panel follows as the "
+        "laboratory's reflex when ANA is positive"
+    ),
 }
 """Workup reasons that are neither a condition nor a pattern code, in plain language."""
 
