@@ -29,6 +29,9 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
     ehr_references: Mapped[str | None] = mapped_column(Text)
     """JSON list of the EHR's ``Type/id`` for every resource written."""
+    ehr_acknowledged: Mapped[str | None] = mapped_column(Text)
+    """JSON object: the EHR's ``Type/id`` for each entry (by ``fullUrl``) of ``bundle`` it
+    has acknowledged so far; the next attempt sends only the rest (notify.transactions)."""
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     """Error kind and the EHR's OperationOutcome (JSON), never resource contents."""

@@ -7,6 +7,7 @@ import pytest
 
 from notify.ehr_auth import StaticBearerAuth
 from notify.ehr_client import EhrClient, FatalEhrError, TransactionTooLarge, TransientEhrError
+from notify.transactions import write_in_steps
 
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
 BUNDLE = {"resourceType": "Bundle", "type": "transaction", "entry": []}
@@ -107,7 +108,7 @@ def test_large_transaction_is_written_in_steps_citing_earlier_writes():
             },
         )
 
-    result = client_answering(answer).write_transaction({**BUNDLE, "entry": entries}, max_entries=2)
+    result = write_in_steps(client_answering(answer), {**BUNDLE, "entry": entries}, max_entries=2)
     assert [len(s["entry"]) for s in steps] == [2, 2, 1]
     # The first entry of step 2 refers to the last entry of step 1 by its EHR id.
     assert steps[1]["entry"][0]["resource"]["subject"]["reference"] == "Basic/1-1"
@@ -176,7 +177,7 @@ MEDPLUM_TOO_MANY = (
 
 def test_default_size_fits_an_unmodified_medplum_without_a_refusal():
     sizes, answer = capped_ehr(8, MEDPLUM_TOO_MANY)
-    result = client_answering(answer).write_transaction({**BUNDLE, "entry": basic_entries(20)})
+    result = write_in_steps(client_answering(answer), {**BUNDLE, "entry": basic_entries(20)})
     assert sizes == [8, 8, 4]
     assert len(result.references) == 20
 
@@ -213,7 +214,7 @@ def test_too_many_entries_splits_retries_and_remembers_the_size(refusal):
     sizes, answer = capped_ehr(3, refusal)
     client = client_answering(answer)
     bundle = {**BUNDLE, "entry": basic_entries(10)}
-    result = client.write_transaction(bundle, max_entries=10)  # the override is too big here
+    result = write_in_steps(client, bundle, max_entries=10)  # the override is too big here
     assert len(result.references) == 10
     assert sizes[:3] == [10, 5, 2]  # refused, refused, then steps that fit
     assert sum(size for size in sizes if size <= 3) == 10
@@ -222,7 +223,7 @@ def test_too_many_entries_splits_retries_and_remembers_the_size(refusal):
     assert len(set(cited)) == 10
     # Learned for the process: the next alert is not refused first.
     sizes.clear()
-    client.write_transaction(bundle, max_entries=10)
+    write_in_steps(client, bundle, max_entries=10)
     assert max(sizes) <= 3 and sum(sizes) == 10
 
 
@@ -233,7 +234,7 @@ def test_a_refusal_about_content_is_not_split():
     }
     sizes, answer = capped_ehr(0, (400, outcome))
     with pytest.raises(FatalEhrError) as caught:
-        client_answering(answer).write_transaction({**BUNDLE, "entry": basic_entries(6)})
+        write_in_steps(client_answering(answer), {**BUNDLE, "entry": basic_entries(6)})
     assert not isinstance(caught.value, TransactionTooLarge)
     assert sizes == [6]
 
@@ -241,5 +242,5 @@ def test_a_refusal_about_content_is_not_split():
 def test_one_entry_still_too_large_is_fatal():
     sizes, answer = capped_ehr(0, MEDPLUM_TOO_MANY)
     with pytest.raises(TransactionTooLarge):
-        client_answering(answer).write_transaction({**BUNDLE, "entry": basic_entries(4)})
+        write_in_steps(client_answering(answer), {**BUNDLE, "entry": basic_entries(4)})
     assert sizes == [4, 2, 1]

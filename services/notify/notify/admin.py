@@ -154,6 +154,7 @@ def replay_dead_letter(response_id: str) -> dict[str, Any]:
                 due_at=delivery.task_due_at,
             )
         ).decode()
+        delivery.ehr_acknowledged = None  # a new Bundle (new placeholders): nothing to resume
         delivery.created_at = now  # the retry window starts again
         delivery.urgent_overdue_reported = False
         detail = "replay requested by an operator"

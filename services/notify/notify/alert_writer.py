@@ -24,10 +24,11 @@ identifier, so each retry finds what an earlier try stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from notify.ehr_client import EhrAuthFailed, EhrClient, FatalEhrError, TransactionResult, cite
+from notify.ehr_client import EhrAuthFailed, EhrClient, FatalEhrError
+from notify.transactions import Acknowledged, write_in_steps
 from shared.fhir.narrative import with_narrative
 
 ALERT_TYPES = frozenset({"Task", "Communication"})
@@ -53,60 +54,58 @@ class AlertWriteResult:
 
 
 def write_alert(
-    client: EhrClient, bundle: dict[str, Any], *, max_entries: int, public_base_url: str
+    client: EhrClient,
+    bundle: dict[str, Any],
+    *,
+    max_entries: int,
+    public_base_url: str,
+    acknowledged: Acknowledged | None = None,
 ) -> AlertWriteResult:
-    """Write the alert Bundle built by :func:`notify.alert_bundle.build_alert_bundle`."""
+    """Write the alert Bundle built by :func:`notify.alert_bundle.build_alert_bundle`.
+
+    Entries in ``acknowledged`` (an earlier attempt's) are cited, not sent again; the
+    entries this attempt gets acknowledged are added to it as they are, failure or not.
+    """
+    acknowledged = acknowledged if acknowledged is not None else Acknowledged()
     entries = bundle["entry"]
     attachments = [e for e in entries if e["resource"]["resourceType"] not in ALERT_TYPES]
     alert = [e for e in entries if e["resource"]["resourceType"] in ALERT_TYPES]
-    written = _Written()
+    refused: list[RefusedAttachment] = []
+    stand_ins: dict[str, dict[str, Any]] = {}
     if attachments:
         try:
-            together = client.write_transaction(_transaction(attachments), max_entries)
+            write_in_steps(client, _transaction(attachments), max_entries, acknowledged)
         except FatalEhrError as error:
             if not _refuses_content(error):
                 raise
             # Which one? One by one: the accepted ones land (or are found again).
             for entry in attachments:
-                _write_one(client, entry, written, max_entries, public_base_url)
-        else:
-            written.add(together)
-    sent = [_cite(entry, written.cited) for entry in alert]
-    if written.refused:
-        sent = [_with_refusal_note(e, written.refused, entries, public_base_url) for e in sent]
-    result = client.write_transaction(_transaction(sent), max_entries)
-    return AlertWriteResult((*written.references, *result.references), tuple(written.refused))
-
-
-@dataclass
-class _Written:
-    """What the attachments became: EHR references, or stand-ins for the refused ones."""
-
-    cited: dict[str, dict[str, Any]] = field(default_factory=dict)
-    references: list[str] = field(default_factory=list)
-    refused: list[RefusedAttachment] = field(default_factory=list)
-
-    def add(self, result: TransactionResult) -> None:
-        self.cited.update({url: {"reference": ref} for url, ref in result.by_full_url.items()})
-        self.references.extend(result.references)
+                refusal = _write_one(client, entry, acknowledged, stand_ins, max_entries)
+                if refusal is not None:
+                    refused.append(refusal)
+                    stand_ins[entry["fullUrl"]] = _stand_in(entry, public_base_url)
+    sent = alert
+    if refused:
+        sent = [_with_refusal_note(e, refused, entries, public_base_url) for e in alert]
+    write_in_steps(client, _transaction(sent), max_entries, acknowledged, stand_ins)
+    return AlertWriteResult(acknowledged.references(entries), tuple(refused))
 
 
 def _write_one(
     client: EhrClient,
     entry: dict[str, Any],
-    written: _Written,
+    acknowledged: Acknowledged,
+    stand_ins: Mapping[str, dict[str, Any]],
     max_entries: int,
-    public_base_url: str,
-) -> None:
+) -> RefusedAttachment | None:
+    """Write one attachment; its refusal if the EHR refuses its content."""
     try:
-        result = client.write_transaction(_transaction([_cite(entry, written.cited)]), max_entries)
+        write_in_steps(client, _transaction([entry]), max_entries, acknowledged, stand_ins)
     except FatalEhrError as refusal:
         if not _refuses_content(refusal):
             raise
-        written.refused.append(_refusal(entry, refusal))
-        written.cited[entry["fullUrl"]] = _stand_in(entry, public_base_url)
-    else:
-        written.add(result)
+        return _refusal(entry, refusal)
+    return None
 
 
 def _refuses_content(error: FatalEhrError) -> bool:
@@ -120,11 +119,6 @@ def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:
     # The alternate links are NeuroScreen's bookkeeping, not the EHR's business.
     sent = [{k: v for k, v in entry.items() if k != "link"} for entry in entries]
     return {"resourceType": "Bundle", "type": "transaction", "entry": sent}
-
-
-def _cite(entry: dict[str, Any], cited: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """The entry with references to written or refused entries replaced."""
-    return {**entry, "resource": cite(entry["resource"], cited)}
 
 
 def _local_reference(entry: Mapping[str, Any]) -> str | None:

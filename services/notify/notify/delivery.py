@@ -9,10 +9,12 @@ Each run of :func:`deliver` is three steps:
    run means "busy": this run does nothing.
 2. **call** the EHR (a few transactions: :mod:`notify.alert_writer`) outside any
    database transaction, so a slow EHR blocks no other delivery's writes (on
-   SQLite, the write lock is free meanwhile).
-3. **settle** (short transaction): record the :class:`DeliveryAttempt` and the
-   result, but only if the claim is still ours (same token, still ``sending``);
-   a run whose lease expired and was re-claimed writes nothing.
+   SQLite, the write lock is free meanwhile). Only the entries the EHR has not
+   yet acknowledged are sent (:mod:`notify.transactions`).
+3. **settle** (short transaction): record the :class:`DeliveryAttempt`, the
+   result and what the EHR acknowledged, but only if the claim is still ours
+   (same token, still ``sending``); a run whose lease expired and was re-claimed
+   writes nothing.
 
 Exactly once in the EHR: a claim admits one writer at a time, and a writer
 that outlived its lease repeats conditional creates that match what the first
@@ -29,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import orjson
@@ -41,6 +43,7 @@ from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
 from notify.opening import TIER_RANK, alert_content, open_delivery
 from notify.retries import backoff_seconds, record_refusals, schedule_retry
 from notify.routing import CoordinatorRouting
+from notify.transactions import Acknowledged
 from shared.config import Settings
 from shared.models import Delivery, DeliveryAttempt, QuestionnaireResponseRecord, Screening
 from shared.models.base import utcnow
@@ -61,6 +64,8 @@ class Claim:
     response_id: str
     token: int
     bundle: dict
+    acknowledged: Acknowledged = field(default_factory=Acknowledged)
+    """What the EHR acknowledged of ``bundle`` before, then during, this run's call."""
 
 
 def deliver(
@@ -82,6 +87,7 @@ def deliver(
             claim.bundle,
             max_entries=settings.ehr_max_transaction_entries,
             public_base_url=settings.public_base_url,
+            acknowledged=claim.acknowledged,
         )
     except (TransientEhrError, FatalEhrError) as error:
         result = error
@@ -130,7 +136,10 @@ def claim_delivery(
     transition(
         record, ResponseState.SENDING, detail, now=now, due_at=lease_until, delivery=delivery
     )
-    return Claim(response_id, delivery.attempts, orjson.loads(delivery.bundle or "{}"))
+    acknowledged = Acknowledged(orjson.loads(delivery.ehr_acknowledged or "{}"))
+    return Claim(
+        response_id, delivery.attempts, orjson.loads(delivery.bundle or "{}"), acknowledged
+    )
 
 
 def settle_delivery(
@@ -162,8 +171,10 @@ def settle_delivery(
         response_id=claim.response_id, attempted_at=utcnow(), duration_ms=duration_ms
     )
     session.add(attempt)
+    # Kept whatever the outcome: the next attempt (a retry, a replay) resumes from here.
+    delivery.ehr_acknowledged = orjson.dumps(claim.acknowledged.by_full_url).decode()
     if isinstance(result, TransientEhrError):
-        _note(attempt, "transient", result.status, str(result))
+        _note(attempt, "transient", result.status, f"{result}; {_progress(claim)}")
         schedule_retry(session, record, delivery, settings, result, utcnow())
     elif isinstance(result, FatalEhrError):
         _note(attempt, result.kind, result.status, str(result))
@@ -193,6 +204,13 @@ def _finish(
         "alert settled",
         extra={"response_id": record.id, "state": state.value, "tier": delivery.tier},
     )
+
+
+def _progress(claim: Claim) -> str:
+    """How much of the alert the EHR has acknowledged (counts only, no content)."""
+    entries = claim.bundle.get("entry", [])
+    done = len(claim.acknowledged.references(entries))
+    return f"the EHR has acknowledged {done} of {len(entries)} entries"
 
 
 def _note(attempt: DeliveryAttempt, outcome: str, status: int | None, detail: str | None) -> None:

@@ -5,13 +5,13 @@ cumulus-fhir-support): connection errors, timeouts, 408, 429 and 5xx are
 :class:`TransientEhrError` (try again later, honouring ``Retry-After``);
 any other 4xx is a :class:`FatalEhrError` (retrying cannot help; keep the
 EHR's OperationOutcome for a human). Two fatal refusals are special.
-:class:`TransactionTooLarge` (the EHR caps the entries of a transaction): the
-client splits the transaction and tries again, and remembers the size that
-worked. :class:`EhrAuthFailed` is the failure to sign in (:mod:`notify.ehr_auth`):
-the token endpoint refused NeuroScreen, or the EHR answered 401/403 to a fresh
-token. It is alarmed apart from other refusals, because every alert fails with
-it until someone fixes the registration. Messages name the status and the
-OperationOutcome's issue codes, never resource contents.
+:class:`TransactionTooLarge` (the EHR caps the entries of a transaction):
+:mod:`notify.transactions` splits the transaction and tries again, and the
+client remembers the size that worked. :class:`EhrAuthFailed` is the failure to
+sign in (:mod:`notify.ehr_auth`): the token endpoint refused NeuroScreen, or the
+EHR answered 401/403 to a fresh token. It is alarmed apart from other refusals,
+because every alert fails with it until someone fixes the registration. Messages
+name the status and the OperationOutcome's issue codes, never resource contents.
 
     EhrError
     ├── TransientEhrError
@@ -22,7 +22,6 @@ OperationOutcome's issue codes, never resource contents.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,8 +47,6 @@ _TOO_LARGE_WORDS = re.compile(
     r"|(entr|operation|bundle).*(too (many|large|long|big)|exceed|maximum|limit|than allowed)",
     re.IGNORECASE,
 )
-
-log = logging.getLogger("neuroscreen.notify")
 
 
 class EhrError(Exception):
@@ -131,55 +128,11 @@ class EhrClient:
             transport=transport,
         )
         self.learned_max_entries: int | None = None
-        """Set by the first "too many entries" refusal: the most this EHR accepted since."""
+        """Set by the first "too many entries" refusal (:mod:`notify.transactions`): the
+        most this EHR accepted since."""
 
     def close(self) -> None:
         self._http.close()
-
-    def write_transaction(self, bundle: dict[str, Any], max_entries: int = 0) -> TransactionResult:
-        """Write ``bundle`` as transactions of at most ``max_entries`` entries (0: automatic).
-
-        Automatic is :data:`DEFAULT_MAX_TRANSACTION_ENTRIES`. Whatever the start, a "too
-        many entries" refusal halves the step and sends it again, and the smaller size is
-        kept for later alerts. Every reference in an alert points to an earlier entry, so
-        a later step cites what an earlier step wrote by its EHR id. Each step is itself a
-        transaction of conditional creates: a retry after a partial write finds the
-        earlier steps' resources instead of duplicating them.
-        """
-        entries = bundle["entry"]
-        size = self._step_size(max_entries)
-        written: dict[str, str] = {}
-        cited: dict[str, dict[str, Any]] = {}
-        references: list[str] = []
-        start = 0
-        while start < len(entries):
-            step = [cite(entry, cited) for entry in entries[start : start + size]]
-            try:
-                result = self.post_transaction({**bundle, "entry": step})
-            except TransactionTooLarge:
-                if len(step) == 1:
-                    raise
-                size = self._shrink(len(step))
-                continue
-            for entry, reference in zip(step, result.references, strict=False):
-                written[entry["fullUrl"]] = reference
-                cited[entry["fullUrl"]] = {"reference": reference}
-            references.extend(result.references)
-            start += len(step)
-        return TransactionResult(tuple(references), written)
-
-    def _step_size(self, max_entries: int) -> int:
-        configured = max_entries or DEFAULT_MAX_TRANSACTION_ENTRIES
-        return min(configured, self.learned_max_entries or configured)
-
-    def _shrink(self, refused: int) -> int:
-        size = max(1, refused // 2)
-        self.learned_max_entries = min(size, self.learned_max_entries or size)
-        log.warning(
-            "EHR refused a transaction as too large; writing smaller ones",
-            extra={"refused_entries": refused, "max_entries": self.learned_max_entries},
-        )
-        return self.learned_max_entries
 
     def post_transaction(self, bundle: dict[str, Any]) -> TransactionResult:
         try:
@@ -270,20 +223,6 @@ def _refused_as_too_large(status: int, outcome: dict[str, Any] | None) -> bool:
         f"{i.get('diagnostics', '')} {(i.get('details') or {}).get('text', '')}" for i in issues
     )
     return any(_TOO_LARGE_WORDS.search(text) for text in texts)
-
-
-def cite(value: Any, cited: Mapping[str, Mapping[str, Any]]) -> Any:
-    """``value`` with each Reference to a key of ``cited`` (a ``fullUrl`` placeholder)
-    replaced by what it maps to: ``{"reference": "Task/123"}`` once the EHR wrote it."""
-    if isinstance(value, dict):
-        target = value.get("reference")
-        if isinstance(target, str) and target in cited:
-            kept = {k: v for k, v in value.items() if k not in ("reference", "identifier")}
-            return {**kept, **cited[target]}
-        return {key: cite(item, cited) for key, item in value.items()}
-    if isinstance(value, list):
-        return [cite(item, cited) for item in value]
-    return value
 
 
 def _transaction_result(response: httpx.Response) -> TransactionResult:

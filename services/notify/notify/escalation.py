@@ -74,7 +74,7 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
                 recipient=settings.escalates_to,
                 sent_at=now,
             )
-            result = client.write_transaction(bundle)
+            result = client.post_transaction(bundle)  # one entry: nothing to split
         except EhrAuthFailed:
             raise
         except EhrError as error:
