@@ -26,7 +26,7 @@ EhrAuth = Literal["static", "private-key-jwt", "client-secret-basic", "none"]
 # (create + the ifNoneExist search), and the Task follow-up reads and searches Tasks.
 DEFAULT_EHR_SCOPES = (
     "system/QuestionnaireResponse.cs system/Observation.cs system/RiskAssessment.cs "
-    "system/ServiceRequest.cs system/Task.crs system/Communication.cs"
+    "system/ServiceRequest.cs system/DiagnosticReport.cs system/Task.crs system/Communication.cs"
 )
 SMART_SCOPE = re.compile(
     r"system/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|(?=[cruds])c?r?u?d?s?)(\?\S+)?"

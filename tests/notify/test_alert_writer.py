@@ -102,7 +102,11 @@ def test_nothing_refused_means_one_pass_and_no_note():
     ehr = FakeEhr(set())
     result = write(ehr)
     assert result.refused == ()
-    assert len(ehr.one("Communication")["payload"]) == 1
+    message, report = ehr.one("Communication")["payload"]  # no note after the report
+    assert (
+        "contentString" in message
+        and "DiagnosticReport/" in report["contentReference"]["reference"]
+    )
     # Attachments in steps of the default size, then the alert itself in one transaction.
     assert [len(t) for t in ehr.transactions][-1] == 2
 

@@ -10,6 +10,7 @@ refused attachment: nothing is cited in its place and the alert fails as auth-fa
 
 from __future__ import annotations
 
+import base64
 import copy
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,15 @@ def test_every_alert_lands_whole_with_default_settings(ehr: EhrServer, tmp_path:
         assert {"reference": f"Task/{task['id']}"} in communication["about"]
         # Narratives pass Medplum's validation and are kept as sent, for its resource views.
         sent = {e["resource"]["resourceType"]: e["resource"] for e in bundles[n]["entry"]}
-        for stored in (task, communication, risk):
+        # The report, with its PDF and HTML, is in the EHR and the Task and Communication cite it.
+        (cited,) = [i for i in task["input"] if i["type"]["text"] == "Screening report"]
+        report = ehr.read_reference(cited["valueReference"]["reference"])
+        assert report["resourceType"] == "DiagnosticReport" and report["status"] == "preliminary"
+        forms = {form["contentType"]: form for form in report["presentedForm"]}
+        assert forms.keys() == {"application/pdf", "text/html"}
+        assert base64.b64decode(forms["application/pdf"]["data"]).startswith(b"%PDF-")
+        assert {"reference": cited["valueReference"]["reference"]} in communication["about"]
+        for stored in (task, communication, risk, report):
             assert stored["text"] == sent[stored["resourceType"]]["text"]
             assert stored["text"]["status"] == "generated"
         # The tier and each suspicion, qualitative; no probability, and it says so.

@@ -25,6 +25,7 @@ from intake.routers import (
     questionnaire_response,
     smart,
 )
+from intake.routers import screening_report as screening_report_router
 from intake.routers import screening_results as screening_results_router
 from intake.smart.lifecycle import install_smart, smart_running
 from shared.config import Settings, get_settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         code_system,
         questionnaire_response,
         screening_results_router,
+        screening_report_router,
         audit_event,
         bundle,
         cds_hooks,

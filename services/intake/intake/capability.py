@@ -99,6 +99,16 @@ def _security(base_url: str) -> dict[str, Any]:
     }
 
 
+REPORT_OPERATION = {
+    "name": "report",
+    "definition": "http://neuroscreen.org/fhir/OperationDefinition/RiskAssessment-report",
+    "documentation": (
+        "GET RiskAssessment/{id}/$report: the screening report, text/html or application/pdf "
+        "by Accept (406 otherwise)"
+    ),
+}
+
+
 def capability_statement(
     base_url: str, derived_search: dict[str, dict[str, str]] | None = None
 ) -> dict[str, Any]:
@@ -148,12 +158,14 @@ def capability_statement(
         )
     )
     for kind, params in (derived_search or {}).items():
+        extra = {"operation": [REPORT_OPERATION]} if kind == "RiskAssessment" else {}
         resources.append(
             _resource(
                 kind,
                 ["read", "search-type"],
                 searchParam=_search_params(params),
                 documentation="Screening output derived by NeuroScreen (decision support)",
+                **extra,
             )
         )
     return {

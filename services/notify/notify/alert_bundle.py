@@ -47,6 +47,8 @@ class AlertContent:
     """2, 3... for the alert of a re-screen whose tier rose (``Screening.alert_round``)."""
     reason: str | None = None
     """Why a later round alerts: "re-screened under knowledge 2.1.0: tier rose from ..."."""
+    diagnostic_report: dict[str, Any] | None = None
+    """The screening report (absent for results scored before reports existed)."""
 
 
 def round_identifier(value: str, alert_round: int) -> str:
@@ -71,9 +73,12 @@ def build_alert_bundle(
     entries: list[dict[str, Any]] = []
     placeholders: dict[str, str] = {}
     shared = [content.questionnaire_response, content.observation, content.risk_assessment]
-    for resource in [r for r in shared if r] + list(content.service_requests):
+    attachments = [r for r in shared if r] + list(content.service_requests)
+    if content.diagnostic_report:
+        attachments.append(content.diagnostic_report)
+    for resource in attachments:
         placeholders[f"{resource['resourceType']}/{resource['id']}"] = _placeholder()
-    for resource in [r for r in shared if r] + list(content.service_requests):
+    for resource in attachments:
         local = f"{resource['resourceType']}/{resource['id']}"
         sent = _as_sent(resource, placeholders)
         if content.alert_round > 1 and resource is not content.questionnaire_response:
@@ -81,25 +86,19 @@ def build_alert_bundle(
                 {**i, "value": round_identifier(i["value"], content.alert_round)}
                 for i in sent["identifier"]
             ]
-        entries.append(_entry(sent, placeholders[local], local))
+        entries.append(_entry(sent, placeholders[local], _served_at(local, content)))
 
     task_url, communication_url = _placeholder(), _placeholder()
     risk_url = placeholders[f"RiskAssessment/{content.risk_assessment['id']}"]
     request_urls = [placeholders[f"ServiceRequest/{sr['id']}"] for sr in content.service_requests]
-    entries.append(
-        _entry(
-            with_narrative(
-                _task(content, coordinator, risk_url, request_urls, authored_at, due_at)
-            ),
-            task_url,
-        )
+    report = content.diagnostic_report
+    report_url = placeholders[f"DiagnosticReport/{report['id']}"] if report else None
+    task = _task(content, coordinator, risk_url, request_urls, authored_at, due_at, report_url)
+    entries.append(_entry(with_narrative(task), task_url))
+    communication = _communication(
+        content, coordinator, task_url, risk_url, authored_at, report_url
     )
-    entries.append(
-        _entry(
-            with_narrative(_communication(content, coordinator, task_url, risk_url, authored_at)),
-            communication_url,
-        )
-    )
+    entries.append(_entry(with_narrative(communication), communication_url))
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -128,6 +127,13 @@ def alert_message(content: AlertContent) -> str:
         lines.append("Proposed workup: " + ", ".join(w for w in workup if w) + ".")
     lines.append(DECISION_SUPPORT)
     return "\n".join(lines)
+
+
+def _served_at(local: str, content: AlertContent) -> str:
+    """Where NeuroScreen serves its copy: the report is served as its RiskAssessment's $report."""
+    if local.startswith("DiagnosticReport/"):
+        return f"RiskAssessment/{content.risk_assessment['id']}/$report"
+    return local
 
 
 def _as_sent(resource: dict[str, Any], placeholders: dict[str, str]) -> dict[str, Any]:
@@ -189,7 +195,9 @@ def _task(
     request_urls: list[str],
     authored_at: datetime,
     due_at: datetime | None,
+    report_url: str | None = None,
 ) -> dict[str, Any]:
+    inputs = [{"type": {"text": "Screening report"}, "valueReference": {"reference": report_url}}]
     task: dict[str, Any] = {
         "resourceType": "Task",
         "identifier": [
@@ -212,7 +220,8 @@ def _task(
         "focus": {"reference": risk_url},
         "owner": {"reference": coordinator},
         "authoredOn": _instant(authored_at),
-        "input": [
+        "input": (inputs if report_url else [])
+        + [
             {
                 "type": {"text": "Proposed diagnostic workup"},
                 "valueReference": {"reference": url},
@@ -233,7 +242,15 @@ def _communication(
     task_url: str,
     risk_url: str,
     sent_at: datetime,
+    report_url: str | None = None,
 ) -> dict[str, Any]:
+    about = [{"reference": task_url}, {"reference": risk_url}]
+    payload: list[dict[str, Any]] = [{"contentString": alert_message(content)}]
+    if report_url:
+        about.append({"reference": report_url})
+        payload.append(
+            {"contentReference": {"reference": report_url, "display": "Screening report"}}
+        )
     return {
         "resourceType": "Communication",
         "identifier": [
@@ -247,10 +264,10 @@ def _communication(
         ],
         "priority": REQUEST_PRIORITY_BY_TIER[content.tier],
         "subject": {"reference": content.patient},
-        "about": [{"reference": task_url}, {"reference": risk_url}],
+        "about": about,
         "recipient": [{"reference": coordinator}],
         "sent": _instant(sent_at),
-        "payload": [{"contentString": alert_message(content)}],
+        "payload": payload,
     }
 
 

@@ -99,4 +99,5 @@ def alert_content(
         ),
         alert_round=screening.alert_round,
         reason=screening.alert_reason,
+        diagnostic_report=(by_type.get("DiagnosticReport") or [None])[0],
     )

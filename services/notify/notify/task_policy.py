@@ -1,17 +1,16 @@
 """When an alert's Task is due, and which Task statuses mean nobody has picked it up.
 
-The due times follow the tier actions of the clinical basis (section f.6):
-urgent is a same-day emergency assessment, high a specialist work-up within
-days, moderate a routine work-up. Each is a setting
-(``NEUROSCREEN_TASK_DUE_<TIER>_SECONDS``); the priority that goes with a tier
+The due times are :func:`shared.due.task_due_after` (the screening report states
+them too); the priority that goes with a tier
 stays in one place, :data:`shared.fhir.codes.REQUEST_PRIORITY_BY_TIER`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.config import Settings
+from shared.due import task_due_after as task_due_after  # one definition, shared with the report
 from shared.pipeline import TASK_NOT_PICKED_UP
 
 ESCALATED_TIERS = frozenset({"urgent"})
@@ -19,17 +18,6 @@ ESCALATED_TIERS = frozenset({"urgent"})
 
 NOT_PICKED_UP = frozenset(TASK_NOT_PICKED_UP)
 """A status not seen yet (None) counts as not picked up too."""
-
-
-def task_due_after(tier: str, settings: Settings) -> timedelta:
-    """How long the coordinator has to act on an alert of ``tier``."""
-    seconds = {
-        "urgent": settings.task_due_urgent_seconds,
-        "high": settings.task_due_high_seconds,
-        "moderate": settings.task_due_moderate_seconds,
-        "low": settings.task_due_low_seconds,
-    }[tier]
-    return timedelta(seconds=seconds)
 
 
 def task_due_at(tier: str, authored_at: datetime, settings: Settings) -> datetime:

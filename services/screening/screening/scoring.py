@@ -21,6 +21,7 @@ from screening.engine import answers_from_questionnaire_response, evaluate
 from screening.knowledge import Knowledge, load_knowledge
 from screening.output import ScreeningResources, build_screening_resources
 from shared.config import get_settings
+from shared.due import task_due_after
 from shared.models import DerivedResource, QuestionnaireResponseRecord, Screening
 from shared.models.base import utcnow
 from shared.outbox import enqueue
@@ -65,7 +66,11 @@ def evaluate_record(
     answers = answers_from_questionnaire_response(orjson.loads(record.resource))
     result = evaluate(answers, knowledge)
     resources = build_screening_resources(
-        result, response_id=record.id, patient=record.patient, occurred_at=utcnow()
+        result,
+        response_id=record.id,
+        patient=record.patient,
+        occurred_at=utcnow(),
+        due_within=task_due_after(result.tier, get_settings()),
     )
     return resources, result.tier
 
@@ -78,7 +83,7 @@ def _store(
     knowledge: Knowledge,
 ) -> None:
     now = utcnow()
-    for resource in (resources.observation, resources.risk_assessment, *resources.service_requests):
+    for resource in resources.all():
         session.add(
             DerivedResource(
                 resource_type=resource["resourceType"],

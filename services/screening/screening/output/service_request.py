@@ -39,9 +39,7 @@ from screening.output.terminology import TERMINOLOGY
 from screening.result import ScreeningResult
 from shared.fhir.codes import SCREENING_OUTPUT_IDENTIFIER, WORKUP
 from shared.fhir.codesystems import concept_display
-
-SAME_DAY_ASSESSMENTS = frozenset({"emergency-assessment", "temporal-artery-assessment"})
-"""Steps that are the same-day assessment itself, not a test that could delay it."""
+from shared.fhir.workup_groups import SAME_DAY_ASSESSMENTS
 
 
 def service_request_identity(context: ScreeningContext, test: str) -> Identity:

@@ -38,7 +38,7 @@ def replace_resources(
             select(DerivedResource).where(DerivedResource.response_id == response_id)
         )
     }
-    for resource in (resources.observation, resources.risk_assessment, *resources.service_requests):
+    for resource in resources.all():
         row = current.pop((resource["resourceType"], resource["id"]), None)
         if row is None:
             session.add(
