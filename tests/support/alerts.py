@@ -38,6 +38,6 @@ def alert_bundle(
         out.observation,
         out.risk_assessment,
         out.service_requests,
-        out.diagnostic_report,
+        diagnostic_report=out.diagnostic_report,
     )
     return build_alert_bundle(content, coordinator=coordinator, authored_at=NOW)
