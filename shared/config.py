@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     """Browser origins allowed to call ``/cds-services`` (CORS); empty allows none."""
     cds_documentation_url: str = ""
     """The card's ``source.url``; empty means the intake serves docs/screening.md itself."""
+    # Screening report (issue 20): how long a CDS card's signed link to the report opens it.
+    report_link_seconds: int = Field(default=900, gt=0, le=3600)
+    """Lifetime of a report link (intake.report_links); an hour at most."""
     _cds_file = field_validator("cds_issuers_file", mode="before")(_empty_is_none)
     _cds_origins = field_validator("cds_allowed_origins", mode="before")(_split_commas)
 

@@ -41,10 +41,17 @@ def test_alerting_response_reaches_the_coordinator_through_the_ehr(
     assert risk is not None
     assert risk["resourceType"] == "RiskAssessment"
     assert risk["subject"]["reference"] == patient
-    assert all(
-        ehr.read_reference(i["valueReference"]["reference"])["resourceType"] == "ServiceRequest"
+    inputs = {
+        i["type"]["text"]: ehr.read_reference(i["valueReference"]["reference"])["resourceType"]
         for i in task["input"]
-    )
+    }
+    # The report first, then the proposed work-up.
+    assert inputs == {
+        "Screening report": "DiagnosticReport",
+        "Proposed diagnostic workup": "ServiceRequest",
+    }
+    (report_input, *_) = task["input"]
+    report = report_input["valueReference"]["reference"]
     communications = ehr.search("Communication", {"recipient": COORDINATOR})
     assert len(communications) == 1
     message = communications[0]["payload"][0]["contentString"]
@@ -52,6 +59,7 @@ def test_alerting_response_reaches_the_coordinator_through_the_ehr(
     assert {a["reference"] for a in communications[0]["about"]} == {
         f"Task/{task['id']}",
         task["focus"]["reference"],
+        report,
     }
     # Every reference inside the EHR resolves there, the response included.
     basis = [b["reference"] for b in risk["basis"]]

@@ -9,8 +9,10 @@ sent and received is validated against the CDS Hooks models.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,8 +20,12 @@ from ehr_server import EhrServer
 from support.cds_stack import CdsService, answers_in_tier, start_cds_service
 from support.stack import TOKEN
 
+from intake.cds.card import SUGGESTION_LABELS
 from intake.cds.models import CDSHooksResponse
+from intake.report_links import report_link
+from intake.smart.keys import GENERATED_NAME, SigningKeys
 from shared.fhir.codes import CDS_OVERRIDE_REASON
+from shared.fhir.workup_groups import workup_group
 
 INDICATOR = {"urgent": "critical", "high": "warning", "moderate": "info"}
 
@@ -53,7 +59,6 @@ def test_the_card_shows_the_stored_screening(cds: CdsService, tier: str):
 
     detail = card["detail"]
     tier_display = risk["prediction"][0]["qualitativeRisk"]["coding"][0]["display"]
-    assert tier_display.split(":")[0] in detail
     for suspicion in risk["prediction"][1:]:
         # The answers that drove each suspicion ("Raised by: ..."), as stored.
         first_answer = suspicion["rationale"].removeprefix("Raised by: ").split(";")[0]
@@ -69,25 +74,66 @@ def test_the_card_shows_the_stored_screening(cds: CdsService, tier: str):
     assert "decision support" in documentation.text.lower()
 
     assert card["selectionBehavior"] == "any"
-    proposed = {r["code"]["text"] for r in requests}
-    suggested = [s["actions"][0]["resource"] for s in card["suggestions"]]
-    assert {r["code"]["text"] for r in suggested} == proposed
-    assert len(card["suggestions"]) == len(requests)
+    # At most three suggestions: the emergency step, the first-line work-up, the specialist.
+    proposed = {r["code"]["text"]: workup_group(r["code"]["coding"][0]["code"]) for r in requests}
+    labels = [s["label"] for s in card["suggestions"]]
+    expected = [g for g in ("emergency", "first-line", "specialist") if g in proposed.values()]
+    assert [_group_of(label) for label in labels] == expected
+    assert len(card["suggestions"]) <= 3
+    assert "Order the first-line work-up" in labels or "first-line" not in expected
     for suggestion in card["suggestions"]:
         uuid.UUID(suggestion["uuid"])
         assert suggestion["isRecommended"] is True
-        (action,) = suggestion["actions"]
-        assert action["type"] == "create"
-        assert action["resource"]["resourceType"] == "ServiceRequest"
-        assert action["resource"]["intent"] == "proposal"
-        assert action["resource"]["subject"] == {"reference": f"Patient/{cds.patients[tier]}"}
+        names = {a["resource"]["code"]["text"] for a in suggestion["actions"]}
+        # Every request of the group, in one suggestion.
+        group = _group_of(suggestion["label"])
+        assert names == {name for name, g in proposed.items() if g == group}
+        for action in suggestion["actions"]:
+            assert action["type"] == "create"
+            assert action["resource"]["resourceType"] == "ServiceRequest"
+            assert action["resource"]["intent"] == "proposal"
+            assert action["resource"]["subject"] == {"reference": f"Patient/{cds.patients[tier]}"}
+    # The tier is said once, in the summary; the detail does not repeat it.
+    assert tier_display not in detail
 
     assert card["overrideReasons"]
     assert all(r["system"] == CDS_OVERRIDE_REASON and r["display"] for r in card["overrideReasons"])
     (link,) = card["links"]
     assert link["type"] == "absolute"
-    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as client:
-        assert client.get(link["url"]).json()["id"] == risk["id"]
+    # A browser opens the report with the link alone: no bearer token.
+    page = httpx.get(link["url"], headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert tier_display in page.text
+    assert "Bearer" not in link["url"]
+
+
+def _group_of(label: str) -> str:
+    return next(group for group, text in SUGGESTION_LABELS.items() if label.startswith(text))
+
+
+def test_a_report_link_is_refused_once_expired_for_another_report_or_forged(cds: CdsService):
+    risk, _ = cds.stored("urgent")
+    other, _ = cds.stored("high")
+    keys = SigningKeys(Path(cds.stack.env["NEUROSCREEN_DATA_DIR"]) / GENERATED_NAME)
+    root = cds.stack.base_url.removesuffix("/fhir")
+
+    def link(risk_id: str, lifetime: int, now: float | None = None) -> str:
+        return report_link(
+            keys, root=root, risk_assessment_id=risk_id, issued_to="t", lifetime=lifetime, now=now
+        )
+
+    assert httpx.get(link(risk["id"], 60), timeout=10).status_code == 200
+    expired = link(risk["id"], 60, now=time.time() - 3600)  # issued an hour ago, for a minute
+    refused = httpx.get(expired, timeout=10)
+    assert refused.status_code == 401
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    elsewhere = link(other["id"], 60).replace(other["id"], risk["id"], 1)
+    assert httpx.get(elsewhere, timeout=10).status_code == 403
+    forged = link(risk["id"], 60)[:-4] + "AAAA"
+    assert httpx.get(forged, timeout=10).status_code == 401
+    # An access token is no link.
+    assert httpx.get(f"{root}/reports/RiskAssessment/{risk['id']}?link={TOKEN}").status_code == 401
+    assert httpx.get(f"{root}/reports/RiskAssessment/{risk['id']}").status_code == 401
 
 
 def test_each_card_served_is_in_the_audit_trail_under_the_ehrs_issuer(cds: CdsService):

@@ -25,6 +25,7 @@ from intake.routers import (
     questionnaire_response,
     smart,
 )
+from intake.routers import report_links as report_links_router
 from intake.routers import screening_report as screening_report_router
 from intake.routers import screening_results as screening_results_router
 from intake.smart.lifecycle import install_smart, smart_running
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         questionnaire_response,
         screening_results_router,
         screening_report_router,
+        report_links_router,
         audit_event,
         bundle,
         cds_hooks,

@@ -14,6 +14,7 @@ FHIR API.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,10 @@ from shared.fhir.codes import (
     IMMUNE_NEUROPATHY_SCREEN,
     SCREENING_OBSERVATION,
     SCREENING_TIER,
+    WORKUP,
 )
 from shared.fhir.codesystems import CODE_SYSTEMS, concept_display, project_coding
+from shared.fhir.workup_groups import WORKUP_GROUPS, workup_group
 
 TIER_ORDER = ("low", "moderate", "high", "urgent")
 INDICATORS = {"urgent": "critical", "high": "warning", "moderate": "info", "low": "info"}
@@ -43,9 +46,12 @@ OVERRIDE_REASONS: list[dict[str, str]] = [
 @dataclass(frozen=True)
 class CardLinks:
     fhir_base: str
-    """NeuroScreen's FHIR base, for the link to the stored RiskAssessment."""
+    """NeuroScreen's FHIR base."""
     documentation: str
     """NeuroScreen's documentation of the screen (``docs/screening.md``)."""
+    report: Callable[[str], str]
+    """The signed, short-lived URL of a RiskAssessment's report (:mod:`intake.report_links`)."""
+    report_minutes: int = 15
 
 
 def shows_card(tier: str, min_tier: str) -> bool:
@@ -68,16 +74,16 @@ def build_card(screening: StoredScreening, links: CardLinks) -> dict[str, Any]:
         "overrideReasons": OVERRIDE_REASONS,
         "links": [
             {
-                "label": "Screening result on NeuroScreen (FHIR RiskAssessment)",
-                "url": f"{links.fhir_base}/RiskAssessment/{risk['id']}",
+                # A signed link: the browser showing the card holds no FHIR token.
+                "label": f"Open the screening report (link valid {links.report_minutes} minutes)",
+                "url": links.report(risk["id"]),
                 "type": "absolute",
             }
         ],
     }
-    suggestions = [
-        _suggestion(card_uuid, request, risk)
-        for request in _in_proposed_order(screening.service_requests, risk)
-    ]
+    suggestions = _suggestions(
+        card_uuid, _in_proposed_order(screening.service_requests, risk), risk
+    )
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
@@ -104,7 +110,8 @@ def detail(tier: str, risk: dict[str, Any]) -> str:
     tier_display = concept_display(SCREENING_TIER, tier)
     why = _uncited(overall.get("rationale", ""), sources)
     why = why.removeprefix(f"{tier_display}.").strip().removeprefix("Why:").strip()
-    lines = [f"**Tier: {_md(tier_display)}**", "", f"**Why this tier:** {_md(why)}"]
+    # The tier is the summary's first word: said once, not again here.
+    lines = [f"**Why this tier:** {_md(why)}"]
     if suspicions:
         lines += ["", "**Suspicions and the answers that drove them**", ""]
         for item in suspicions:
@@ -167,12 +174,44 @@ def _in_proposed_order(
     return sorted(requests, key=position)
 
 
-def _suggestion(card_uuid: str, request: dict[str, Any], risk: dict[str, Any]) -> dict[str, Any]:
-    name = request.get("code", {}).get("text", "the proposed test")
+SUGGESTION_LABELS = {
+    "emergency": "Arrange the same-day assessment",
+    "first-line": "Order the first-line work-up",
+    "specialist": "Refer to the specialist",
+}
+"""At most three suggestions, one per work-up group (shared.fhir.workup_groups)."""
+
+
+def _suggestions(
+    card_uuid: str, requests: list[dict[str, Any]], risk: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One suggestion per work-up group, emergency first, each with all of the group's requests."""
+    grouped: dict[str, list[dict[str, Any]]] = {group: [] for group in WORKUP_GROUPS}
+    for request in requests:
+        grouped[workup_group(_workup_code(request))].append(request)
+    return [
+        _suggestion(card_uuid, group, members, risk)
+        for group, members in grouped.items()
+        if members
+    ]
+
+
+def _workup_code(request: dict[str, Any]) -> str:
+    codings = request.get("code", {}).get("coding", [])
+    return next((c["code"] for c in codings if c.get("system") == WORKUP), "")
+
+
+def _suggestion(
+    card_uuid: str, group: str, requests: list[dict[str, Any]], risk: dict[str, Any]
+) -> dict[str, Any]:
+    names = [request.get("code", {}).get("text", "the proposed test") for request in requests]
+    label = SUGGESTION_LABELS[group]
+    if group != "first-line":
+        label += f": {', '.join(names)}"
     return {
-        "label": f"Propose: {name}",
-        "uuid": suggestion_uuid(card_uuid, request["id"]),
-        # Every step is what the screen proposes; the clinician picks any of them.
+        "label": label if len(label) <= 80 else label[:79].rstrip() + "…",
+        "uuid": suggestion_uuid(card_uuid, group),
+        # Each group is what the screen proposes; the clinician picks any of them.
         "isRecommended": True,
         "actions": [
             {
@@ -180,6 +219,7 @@ def _suggestion(card_uuid: str, request: dict[str, Any], risk: dict[str, Any]) -
                 "description": f"Create a draft ServiceRequest (intent proposal): {name}",
                 "resource": for_the_ehr(request, risk),
             }
+            for name, request in zip(names, requests, strict=True)
         ],
     }
 

@@ -23,6 +23,7 @@ from intake.cds import card as cards
 from intake.cds import screenings
 from intake.cds.models import CDSHooksFeedback, CDSHooksRequest, Feedback
 from intake.cds.trust import verify_caller
+from intake.report_links import report_link
 from intake.rest import base_url
 from shared.config import Settings
 from shared.db import session_scope
@@ -92,9 +93,18 @@ async def patient_view(request: Request) -> JSONResponse:
     except ValidationError as error:
         raise BadRequest(_problems(error, "context")) from None
     settings: Settings = request.app.state.settings
+    keys, root = request.app.state.signing_keys, cds_base(request)
     links = cards.CardLinks(
         fhir_base=base_url(request),
         documentation=settings.cds_documentation_url or f"{service_url}/documentation",
+        report=lambda risk_id: report_link(
+            keys,
+            root=root,
+            risk_assessment_id=risk_id,
+            issued_to=issuer,
+            lifetime=settings.report_link_seconds,
+        ),
+        report_minutes=max(1, settings.report_link_seconds // 60),
     )
     shown = await run_in_threadpool(_cards_for, patient, issuer, settings, links)
     return JSONResponse({"cards": shown})

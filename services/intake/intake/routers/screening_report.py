@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from intake import audit
 from intake.deps import Authenticated, PrincipalDep, allowed
-from intake.screening_report import HTML, choose_form, read_report
+from intake.screening_report import HTML, ReportForm, choose_form, read_report
 from shared.db import session_scope
 
 router = APIRouter(prefix="/fhir", dependencies=[Authenticated])
@@ -38,5 +38,9 @@ def screening_report(resource_id: str, request: Request, principal: PrincipalDep
             resource_id=form.report_id,
             patients=[form.patient],
         )
-    content_type = f"{HTML}; charset=utf-8" if media_type == HTML else media_type
-    return Response(form.body, media_type=content_type, headers=REPORT_HEADERS)
+    return report_response(form, REPORT_HEADERS)
+
+
+def report_response(form: ReportForm, headers: dict[str, str]) -> Response:
+    charset = "; charset=utf-8" if form.media_type == HTML else ""
+    return Response(form.body, media_type=form.media_type + charset, headers=headers)
