@@ -179,6 +179,12 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Production mode (deploy/README.md: Security). sec-intake's production checks and
+    # sec-notify's https checks (_production_needs_https) both key on this one setting.
+    env: Literal["development", "production"] = "development"
+    ehr_max_search_pages: int = Field(default=1000, ge=1)
+    """Pages of one EHR search notify follows (``link[next]``) before giving up on it."""
+
     _split = field_validator("intake_tokens", "notify_tokens", mode="before")(_split_commas)
 
     @field_validator(
@@ -257,6 +263,25 @@ class Settings(BaseSettings):
         if self.ehr_token_url and not self.ehr_token_url.startswith(("https://", "http://")):
             raise ValueError("NEUROSCREEN_EHR_TOKEN_URL must be an absolute http(s) URL")
         return self
+
+    @model_validator(mode="after")
+    def _production_needs_https(self) -> Settings:
+        # In production the EHR token, the client secret and the assertions travel only
+        # over TLS (issue 18, item 10); the clients' jwks_uri are checked as the files load.
+        if not self.production:
+            return self
+        plain = [
+            f"NEUROSCREEN_{name.upper()}"
+            for name in ("ehr_base_url", "ehr_token_url")
+            if getattr(self, name) and not getattr(self, name).startswith("https://")
+        ]
+        if plain:
+            raise ValueError(f"NEUROSCREEN_ENV=production needs https:// in {', '.join(plain)}")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     @property
     def uses_sqlite(self) -> bool:

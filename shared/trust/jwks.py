@@ -40,6 +40,8 @@ class FetchPolicy:
     max_ttl_seconds: float = 24 * 3600.0
     refetch_interval_seconds: float = 30.0
     """At most one fetch this often for unknown kids, and after a failed fetch."""
+    https_only: bool = False
+    """Production: a key set fetched over plain http could be swapped on the way."""
 
 
 class KeySource(Protocol):

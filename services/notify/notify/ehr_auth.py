@@ -38,6 +38,7 @@ import httpx
 
 from notify.ehr_client import TRANSIENT_STATUSES, EhrAuthFailed, TransientEhrError
 from notify.ehr_client import _retry_after as retry_after
+from notify.ehr_origin import same_origin
 from notify.signing_keys import KeyRing, load_key_ring
 from shared.config import Settings
 
@@ -180,6 +181,14 @@ class TokenSource:
             raise EhrAuthFailed(
                 f"EHR publishes no token_endpoint at {url} ({response.status_code}); "
                 "set NEUROSCREEN_EHR_TOKEN_URL",
+                status=response.status_code,
+            )
+        if not same_origin(endpoint, self._fhir_base_url):
+            # The assertion or the client secret would go to a host the EHR's discovery
+            # document chose: only an operator may choose another origin (issue 18, item 10).
+            raise EhrAuthFailed(
+                f"EHR discovery names a token_endpoint on another origin than {url}: not used; "
+                "set NEUROSCREEN_EHR_TOKEN_URL to use it",
                 status=response.status_code,
             )
         self._token_url = endpoint

@@ -10,13 +10,17 @@ EHR's OperationOutcome for a human). Two fatal refusals are special.
 client remembers the size that worked. :class:`EhrAuthFailed` is the failure to
 sign in (:mod:`notify.ehr_auth`): the token endpoint refused NeuroScreen, or the
 EHR answered 401/403 to a fresh token. It is alarmed apart from other refusals,
-because every alert fails with it until someone fixes the registration. Messages
-name the status and the OperationOutcome's issue codes, never resource contents.
+because every alert fails with it until someone fixes the registration.
+:class:`ForeignLink`: the EHR handed back a URL on another origin (or more pages
+than the cap); it is never followed, so the bearer token only ever goes to the EHR
+base's origin (:mod:`notify.ehr_origin`). Messages name the status and the
+OperationOutcome's issue codes, never resource contents.
 
     EhrError
     ├── TransientEhrError
     └── FatalEhrError
         ├── EhrAuthFailed
+        ├── ForeignLink
         └── TransactionTooLarge
 """
 
@@ -30,6 +34,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from notify.ehr_origin import same_origin
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 FHIR_JSON = "application/fhir+json"
@@ -92,6 +98,10 @@ class EhrAuthFailed(FatalEhrError):
         """The OAuth ``error`` (``invalid_client``, ``invalid_scope``...), if the EHR gave one."""
 
 
+class ForeignLink(FatalEhrError):
+    """A URL from the EHR that notify will not follow: another origin, or past the page cap."""
+
+
 class TransactionTooLarge(FatalEhrError):
     """The EHR refused a transaction for its number of entries: smaller ones may pass."""
 
@@ -117,9 +127,11 @@ class EhrClient:
         *,
         auth: httpx.Auth | None = None,
         timeout: float,
+        max_search_pages: int = 1000,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
+        self.max_search_pages = max_search_pages
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers=headers,
@@ -150,12 +162,19 @@ class EhrClient:
 
         Errors are sorted like writes (a 5xx or timeout is transient). Entries of other
         types (``_include``, an OperationOutcome with search mode ``outcome``) are skipped.
+        A ``next`` link off the EHR base's origin, or one page more than
+        ``max_search_pages``, is :class:`ForeignLink`: nothing is sent.
         """
         found: list[dict[str, Any]] = []
         url: str | None = resource_type
         query: Mapping[str, str] | None = params
         seen: set[str] = set()
         while url is not None and url not in seen:
+            if len(seen) == self.max_search_pages:
+                raise ForeignLink(
+                    f"EHR search of {resource_type} has more than {self.max_search_pages} pages "
+                    "(NEUROSCREEN_EHR_MAX_SEARCH_PAGES)"
+                )
             seen.add(url)
             body = self._get(url, query)
             found.extend(
@@ -171,8 +190,15 @@ class EhrClient:
         return found
 
     def _get(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+        request = self._http.build_request("GET", url, params=params)
+        if not same_origin(request.url, self._http.base_url):
+            # Only the origin is named: the link's path and query may carry search values.
+            raise ForeignLink(
+                f"EHR handed back a link to {request.url.scheme}://{request.url.netloc.decode()}, "
+                "not the EHR base's origin: not followed"
+            )
         try:
-            response = self._http.get(url, params=params)
+            response = self._http.send(request)
         except httpx.TimeoutException as error:
             raise TransientEhrError(f"EHR timed out ({type(error).__name__})") from None
         except httpx.TransportError as error:

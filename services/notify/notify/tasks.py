@@ -35,7 +35,10 @@ def ehr_client() -> EhrClient | None:
     if not settings.ehr_configured:
         return None
     return EhrClient(
-        settings.ehr_base_url, auth=ehr_auth(settings), timeout=settings.ehr_timeout_seconds
+        settings.ehr_base_url,
+        auth=ehr_auth(settings),
+        timeout=settings.ehr_timeout_seconds,
+        max_search_pages=settings.ehr_max_search_pages,
     )
 
 

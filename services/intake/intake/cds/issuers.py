@@ -28,5 +28,5 @@ class IssuerRegistry(FileRegistry[TrustedIssuer]):
         iss = entry.get("iss")
         if not isinstance(iss, str) or not iss:
             raise ValueError(f"{where}: iss is required")
-        url = http_url(entry.get("jwks_uri"), where, "jwks_uri")
+        url = http_url(entry.get("jwks_uri"), where, "jwks_uri", self.policy)
         return iss, TrustedIssuer(iss, url, self.fetched_keys(url))

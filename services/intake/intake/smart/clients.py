@@ -41,6 +41,6 @@ class ClientRegistry(FileRegistry[RegisteredClient]):
         if (jwks_uri is None) == (jwks is None):
             raise ValueError(f"{where}: give exactly one of jwks_uri and jwks")
         if jwks_uri is not None:
-            url = http_url(jwks_uri, where, "jwks_uri")
+            url = http_url(jwks_uri, where, "jwks_uri", self.policy)
             return client_id, RegisteredClient(client_id, scope, self.fetched_keys(url), url)
         return client_id, RegisteredClient(client_id, scope, InlineKeys(jwks), None)

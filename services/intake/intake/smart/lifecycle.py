@@ -33,7 +33,9 @@ def install_smart(app: FastAPI, settings: Settings) -> None:
     state.signing_keys = SigningKeys.for_settings(settings)
     state.authenticator = Authenticator(settings.intake_tokens, state.signing_keys)
     state.jwks_http = httpx.AsyncClient(follow_redirects=False)
-    policy = FetchPolicy(refetch_interval_seconds=settings.jwks_refetch_seconds)
+    policy = FetchPolicy(
+        refetch_interval_seconds=settings.jwks_refetch_seconds, https_only=settings.production
+    )
     state.clients = ClientRegistry(settings.smart_clients_file, state.jwks_http, policy)
     state.replay_store = replay_store_for(settings)
     state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)

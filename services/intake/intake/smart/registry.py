@@ -98,7 +98,9 @@ class FileRegistry(ABC, Generic[Entry]):
         return loaded
 
 
-def http_url(value: Any, where: str, field: str) -> str:
+def http_url(value: Any, where: str, field: str, policy: FetchPolicy) -> str:
+    if policy.https_only and not (isinstance(value, str) and value.startswith("https://")):
+        raise ValueError(f"{where}: {field} must be an https URL (NEUROSCREEN_ENV=production)")
     if not isinstance(value, str) or not value.startswith(("https://", "http://")):
         raise ValueError(f"{where}: {field} must be an http(s) URL")
     return value
