@@ -25,6 +25,7 @@ from shared.fhir.codes import (
     TASKS,
 )
 from shared.fhir.narrative import NARRATED_TYPES, with_narrative
+from shared.fhir.search_values import query, token
 
 COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
 DECISION_SUPPORT = (
@@ -175,7 +176,8 @@ def _entry(
 ) -> dict[str, Any]:
     identifier = resource["identifier"]
     identifier = identifier[0] if isinstance(identifier, list) else identifier
-    condition = f"identifier={identifier.get('system', '')}|{identifier['value']}"
+    # The response's identifier is the EHR client's own: escaped, it matches itself only.
+    condition = query({"identifier": token(identifier.get("system", ""), identifier["value"])})
     entry: dict[str, Any] = {"fullUrl": full_url}
     if local_reference:
         entry["link"] = [{"relation": "alternate", "url": local_reference}]

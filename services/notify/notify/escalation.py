@@ -28,6 +28,7 @@ from notify.task_policy import ESCALATED_TIERS, NOT_PICKED_UP, needs_escalation
 from notify.task_status import record_task_status
 from shared.config import Settings
 from shared.fhir.codes import REQUEST_PRIORITY_BY_TIER, SCREENING_OUTPUT_IDENTIFIER
+from shared.fhir.search_values import query, token
 from shared.models import Delivery, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.pipeline import ResponseState
@@ -107,7 +108,7 @@ def escalate_overdue(session: Session, settings: Settings, client: EhrClient) ->
 def current_task(client: EhrClient, delivery: Delivery) -> dict[str, Any] | None:
     """The alert Task of the delivery's round as the EHR holds it now, by its identifier."""
     value = round_identifier(f"task/{delivery.response_id}", delivery.alert_round)
-    tasks = client.search("Task", {"identifier": f"{SCREENING_OUTPUT_IDENTIFIER}|{value}"})
+    tasks = client.search("Task", {"identifier": token(SCREENING_OUTPUT_IDENTIFIER, value)})
     return tasks[0] if tasks else None
 
 
@@ -161,7 +162,9 @@ def escalation_bundle(
                 "request": {
                     "method": "POST",
                     "url": "Communication",
-                    "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}",
+                    "ifNoneExist": query(
+                        {"identifier": token(identifier["system"], identifier["value"])}
+                    ),
                 },
             }
         ],

@@ -26,6 +26,7 @@ from notify.escalation import escalate_overdue
 from notify.task_status import alert_of, parse_instant, record_task_status
 from shared.config import Settings
 from shared.fhir.codes import REVIEW_SCREENING, TASKS
+from shared.fhir.search_values import token
 from shared.models import Delivery, PeriodicJob
 from shared.models.base import utcnow
 from shared.tasks import FOLLOW_UP_TASKS
@@ -90,7 +91,7 @@ def record_task_statuses(
 
 
 def _search_params(cursor: str | None) -> dict[str, str]:
-    params = {"code": f"{TASKS}|{REVIEW_SCREENING}", "_sort": "_lastUpdated"}
+    params = {"code": token(TASKS, REVIEW_SCREENING), "_sort": "_lastUpdated"}
     if cursor:
         since = parse_instant(cursor) - CURSOR_OVERLAP
         params["_lastUpdated"] = "gt" + since.isoformat(timespec="milliseconds").replace(
