@@ -45,9 +45,37 @@ def test_no_token_or_wrong_token_is_401_with_www_authenticate(intake_stack: Stac
         assert reply.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_malformed_json_is_400(api: httpx.Client, accepted: dict):
+def test_malformed_json_is_400_with_line_and_column(api: httpx.Client, accepted: dict):
     body = outcome(api.post("/QuestionnaireResponse", content=b'{"resourceType": '), 400)
     assert "JSON" in body["issue"][0]["diagnostics"]
+    broken = b'{\n  "resourceType": "QuestionnaireResponse",\n  "status": "completed",,\n}'
+    for path in ("/QuestionnaireResponse", "/"):  # a Bundle post says the same
+        diagnostics = outcome(api.post(path, content=broken), 400)["issue"][0]["diagnostics"]
+        assert "not valid JSON" in diagnostics and "line 3, column 25" in diagnostics
+
+
+def test_an_unknown_link_id_is_quoted_with_the_nearest_item(api: httpx.Client, accepted: dict):
+    resource = make_response({"age": 61, "burnng": True}, nested=False)
+    body = outcome(api.post("/QuestionnaireResponse", content=orjson.dumps(resource)), 422)
+    (issue,) = body["issue"]
+    assert issue["diagnostics"] == (
+        "linkId 'burnng' is not an item of the Questionnaire; did you mean 'burning'?"
+    )
+
+
+def test_a_bad_answer_code_lists_the_allowed_codes(api: httpx.Client, accepted: dict):
+    resource = make_response({"age": 61, "sex": "mail"}, nested=False)
+    body = outcome(api.post("/QuestionnaireResponse", content=orjson.dumps(resource)), 422)
+    (issue,) = body["issue"]
+    assert issue["expression"] == ["QuestionnaireResponse.item[1].answer[0].valueCoding.code"]
+    assert issue["diagnostics"].endswith("its codes are female, male, other")
+
+
+def test_a_reference_search_without_an_id_is_400(api: httpx.Client, accepted: dict):
+    for query in ("basis=QuestionnaireResponse/", "basis=QuestionnaireResponse/x,", "subject=/"):
+        body = outcome(api.get(f"/RiskAssessment?{query}"), 400)
+        assert "needs a reference with an id" in body["issue"][0]["diagnostics"]
+    assert api.get(f"/RiskAssessment?basis=QuestionnaireResponse/{accepted['id']}").is_success
 
 
 def test_wrong_resource_type_is_400(api: httpx.Client, accepted: dict):

@@ -322,6 +322,45 @@ def test_unknown_link_id():
     assert rejected(resource, Unprocessable) == [(f"{QR}.item[4].linkId", "not-found")]
 
 
+@pytest.mark.parametrize(
+    ("link_id", "diagnostics"),
+    [
+        (
+            "numbnes",
+            "linkId 'numbnes' is not an item of the Questionnaire; did you mean 'numbness'?",
+        ),
+        ("zzz-unrelated", "linkId 'zzz-unrelated' is not an item of the Questionnaire"),
+        ("free text, not a linkId", "linkId is not an item of the Questionnaire"),
+    ],
+)
+def test_an_unknown_link_id_is_quoted_with_a_near_match(link_id, diagnostics):
+    resource = make_response({**BASIC, link_id: True}, nested=False)
+    with pytest.raises(Unprocessable) as caught:
+        validate_questionnaire_response(body(resource))
+    assert [issue.diagnostics for issue in caught.value.issues] == [diagnostics]
+
+
+def test_a_bad_code_lists_the_codes_of_the_item_in_questionnaire_order():
+    resource = make_response({**BASIC, "sex": "mael"}, nested=False)
+    with pytest.raises(Unprocessable) as caught:
+        validate_questionnaire_response(body(resource))
+    (issue,) = caught.value.issues
+    assert issue.diagnostics == (
+        "valueCoding.code is not an answer code of item sex; its codes are female, male, other"
+    )
+    assert "mael" not in issue.diagnostics  # an answer about the patient: never echoed
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [(b'{"a": 1,}', "line 1, column 8"), (b'{\n  "status": \n}', "line 3, column 1")],
+)
+def test_malformed_json_says_where(raw, where):
+    with pytest.raises(BadRequest) as caught:
+        validate_questionnaire_response(raw)
+    assert caught.value.issues[0].diagnostics.endswith(f"at {where}")
+
+
 def test_duplicate_link_id():
     resource = make_response(BASIC, nested=False)
     resource["item"].append(copy.deepcopy(resource["item"][0]))
@@ -449,13 +488,14 @@ def test_issue_count_is_capped():
 
 # --- no PHI in OperationOutcomes --------------------------------------------------------------
 
-SECRETS = ["SECRET-ID-4711", "Jane-Secret-Doe", "secret-link-id", "SECRETPATIENT42", "secret-code"]
+SECRETS = ["SECRET-ID-4711", "Jane-Secret-Doe", "Secret link", "SECRETPATIENT42", "secret-code"]
 
 
 @pytest.mark.parametrize("kind", [BadRequest, Unprocessable])
 def test_diagnostics_never_echo_values(kind):
     resource = make_response(
-        {"age": 4711, "secret-link-id": True, "sex": "secret-code"},
+        # An unknown linkId is quoted only when shaped like one: free text never is.
+        {"age": 4711, "Secret link: Jane-Secret-Doe": True, "sex": "secret-code"},
         patient="Practitioner/SECRETPATIENT42",
         identifier=("urn:SECRET-ID-4711", "SECRET-ID-4711"),
         nested=False,

@@ -94,6 +94,16 @@ def parse_search(
         elif name in supported:
             if not value:
                 issues.append(Issue("invalid", f"Search parameter {name} needs a value"))
+            elif supported[name] == "reference" and not all(map(_names_an_id, value.split(","))):
+                # "basis=QuestionnaireResponse/" matched nothing and answered 200 with total 0,
+                # which read as "no result yet" instead of "this search is wrong".
+                issues.append(
+                    Issue(
+                        "invalid",
+                        f"Search parameter {name} needs a reference with an id, "
+                        f"such as {name}=Type/123 (each comma-separated value)",
+                    )
+                )
             query.criteria.setdefault(name, []).append(value)
         elif strict and name not in RESULT_PARAMETERS:
             issues.append(Issue("not-supported", f"Unknown search parameter {name}"))
@@ -105,6 +115,11 @@ def parse_search(
 def is_fhir_id(text: str) -> bool:
     """FHIR's id type: 1-64 of ``[A-Za-z0-9-.]``; anything else cannot name a stored resource."""
     return _FHIR_ID.fullmatch(text) is not None
+
+
+def _names_an_id(reference: str) -> bool:
+    """``123``, ``Type/123`` or a URL ending in one: the last segment must be a FHIR id."""
+    return is_fhir_id(reference.rsplit("/", 1)[-1])
 
 
 def parse_query_string(text: str) -> list[tuple[str, str]]:

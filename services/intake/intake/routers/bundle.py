@@ -19,6 +19,7 @@ from intake.fhir_response import FhirResponse
 from intake.rest import base_url, require_json_body
 from intake.smart.principals import Principal
 from intake.validation import ValidatedResponse, validate_questionnaire_response
+from intake.validation.document import json_syntax_issue
 from shared.db import session_scope
 from shared.fhir.outcome import BadRequest, FhirError, Issue, MethodNotAllowed
 
@@ -43,8 +44,8 @@ async def process_bundle(request: Request, principal: PrincipalDep) -> FhirRespo
 def _parse_bundle(body: bytes) -> dict[str, Any]:
     try:
         bundle = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("The body is not valid JSON") from None
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(issues=[json_syntax_issue(error)]) from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest(
             issues=[Issue("structure", "POST to the base expects a Bundle", "Bundle.resourceType")]

@@ -25,6 +25,7 @@ from intake.cds.models import CDSHooksFeedback, CDSHooksRequest, Feedback
 from intake.cds.trust import verify_caller
 from intake.report_links import report_link
 from intake.rest import base_url
+from intake.validation.document import json_syntax_issue
 from shared.config import Settings
 from shared.db import session_scope
 from shared.fhir.codes import CDS_OVERRIDE_REASON
@@ -178,8 +179,8 @@ def documentation() -> PlainTextResponse:
 def _parsed(model: type[Body], body: bytes) -> Body:
     try:
         return model.model_validate(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        raise BadRequest("The body is not JSON") from None
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(issues=[json_syntax_issue(error)]) from None
     except ValidationError as error:
         raise BadRequest(_problems(error)) from None
 

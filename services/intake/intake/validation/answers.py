@@ -24,6 +24,9 @@ path for each of 40 valid items would cost more than checking them.
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from intake.questionnaire import ANSWER_SYSTEM, SCREENING_INDEX, ItemDefinition
@@ -32,6 +35,7 @@ from intake.validation.result import AnswerValue
 from shared.fhir.outcome import Issue
 
 _VALUE_ELEMENT = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding"}
+_TOKEN = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 _Problem = tuple[str, str, str]
 """Why an answer is unusable: (issue code, rule, element path below the answer)."""
 
@@ -66,12 +70,7 @@ class _Walk:
         link_id = item.get("linkId")
         definition = SCREENING_INDEX.get(link_id) if type(link_id) is str else None
         if definition is None:
-            # The unknown linkId is not echoed: it is free text from the sender.
-            self.problem(
-                "not-found",
-                "linkId is not an item of the Questionnaire",
-                _path(container, index, "linkId"),
-            )
+            self.problem("not-found", _unknown_link_id(link_id), _path(container, index, "linkId"))
             return
         if link_id in self.seen:
             self.problem(
@@ -184,9 +183,40 @@ def _code_problem(definition: ItemDefinition, coding: Any, below: str) -> _Probl
         return "code-invalid", f"valueCoding.system must be {ANSWER_SYSTEM}", below + ".system"
     code = coding.get("code")
     if type(code) is not str or code not in definition.codes:
-        rule = f"valueCoding.code is not an answer code of item {definition.link_id}"
+        # The code sent is an answer about the patient: not echoed; the allowed ones are ours.
+        rule = (
+            f"valueCoding.code is not an answer code of item {definition.link_id}; "
+            f"its codes are {', '.join(definition.options)}"
+        )
         return "code-invalid", rule, below + ".code"
     return None
+
+
+def _unknown_link_id(link_id: Any) -> str:
+    if not _quoted(link_id):
+        return "linkId is not an item of the Questionnaire"
+    return (
+        f"linkId {_quoted(link_id)} is not an item of the Questionnaire"
+        f"{_near_match(link_id, SCREENING_INDEX)}"
+    )
+
+
+def _quoted(text: Any) -> str:
+    """``text`` in quotes if it has the shape of a linkId, else "" (not echoed).
+
+    A linkId names a question of the form, not anything about the patient, so an
+    unknown one is quoted back to its sender (it is usually a typo). Only a short
+    identifier-shaped token is: free text in its place could carry anything.
+    """
+    return f"'{text}'" if type(text) is str and _TOKEN.fullmatch(text) else ""
+
+
+def _near_match(text: Any, choices: Iterable[str]) -> str:
+    """Suggest the closest of ``choices`` (difflib): "; did you mean 'x'?", or ""."""
+    if not _quoted(text):
+        return ""
+    near = difflib.get_close_matches(text, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
 
 
 def _path(container: str, index: int, below: str = "") -> str:

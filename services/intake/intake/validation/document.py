@@ -27,9 +27,7 @@ def parse_document(body: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        # orjson refuses nesting past 1024 levels with the same exception.
-        reason = "nested too deeply" if "recursion" in str(error) else "not valid JSON"
-        raise BadRequest(issues=[Issue("structure", f"The request body is {reason}")]) from None
+        raise BadRequest(issues=[json_syntax_issue(error)]) from None
     if not isinstance(document, dict):
         raise BadRequest(
             issues=[Issue("structure", "The request body must be a JSON object (a FHIR resource)")]
@@ -41,6 +39,22 @@ def parse_document(body: bytes) -> dict[str, Any]:
             issues=[Issue("structure", f"resourceType {rule}", f"{RESOURCE_TYPE}.resourceType")]
         )
     return document
+
+
+def json_syntax_issue(error: orjson.JSONDecodeError) -> Issue:
+    """Where the body stops being JSON, so the sender can find it: "line 3, column 17".
+
+    orjson's reason names the JSON rule broken, never the text around it, so
+    nothing the sender wrote is echoed back.
+    """
+    # orjson refuses nesting past 1024 levels with the same exception.
+    if "recursion" in error.msg or "depth" in error.msg:
+        return Issue("structure", "The request body is nested too deeply")
+    return Issue(
+        "structure",
+        f"The request body is not valid JSON: {error.msg} at line {error.lineno}, "
+        f"column {error.colno}",
+    )
 
 
 def deeper_than(document: Any, limit: int) -> bool:
