@@ -31,8 +31,19 @@ def test_document_describes_every_endpoint_with_bodies(intake_stack: Stack):
         "/fhir/RiskAssessment",
         "/fhir/AuditEvent",
         "/healthz",
+        "/cds-services",
+        "/cds-services/immune-neuropathy-screen",
+        "/cds-services/immune-neuropathy-screen/feedback",
     ):
         assert path in paths, path
+    hook = paths["/cds-services/immune-neuropathy-screen"]["post"]
+    assert hook["security"] == [{"cdsHooksJwt": []}]
+    assert hook["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CDSHooksRequest"
+    }
+    assert hook["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/CDSHooksResponse"
+    )
     create = paths["/fhir/QuestionnaireResponse"]["post"]
     body = create["requestBody"]["content"]["application/fhir+json"]["schema"]
     assert body == {"$ref": "#/components/schemas/QuestionnaireResponse"}
@@ -46,7 +57,8 @@ def test_document_describes_every_endpoint_with_bodies(intake_stack: Stack):
     assert {"patient", "identifier", "_count"} <= {p["name"] for p in search["parameters"]}
     schemas = document["components"]["schemas"]
     assert {"QuestionnaireResponse", "Bundle", "OperationOutcome"} <= set(schemas)
-    assert "smart" in document["components"]["securitySchemes"]
+    assert {"CDSHooksRequest", "CDSHooksResponse", "CDSHooksFeedback", "Card"} <= set(schemas)
+    assert {"smart", "cdsHooksJwt"} <= set(document["components"]["securitySchemes"])
 
 
 def test_schemathesis_finds_no_server_error(intake_stack: Stack, tmp_path: Path):

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import JSONResponse
 
 from intake import responses, screening_results
+from intake.cds.models import CDSHooksFeedback, CDSHooksRequest, CDSHooksResponse, CDSHooksServices
 from intake.openapi_schemas import FHIR_JSON, SCHEMAS, ref
 from intake.routers import audit_event
 from intake.routers.smart import TOKEN_PATH
@@ -42,6 +43,10 @@ _SEARCH = {
     **{f"/fhir/{kind}": params for kind, params in screening_results.SEARCH_PARAMETERS.items()},
 }
 _RESULT_PARAMETERS = ("_count", "_offset", "_lastUpdated", "_include")
+_CDS = "/cds-services"
+_PLAIN = "application/json"
+"""CDS Hooks bodies are plain JSON, not FHIR resources."""
+_CDS_MODELS = (CDSHooksServices, CDSHooksRequest, CDSHooksResponse, CDSHooksFeedback)
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -71,7 +76,17 @@ def build_document(app: FastAPI) -> dict[str, Any]:
             "flows": {"clientCredentials": {"tokenUrl": "/fhir" + TOKEN_PATH, "scopes": {}}},
         },
         "bearer": {"type": "http", "scheme": "bearer"},
+        "cdsHooksJwt": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "CDS Hooks 2.0: a JWT the EHR signs (ES384/RS384), aud = the URL called",
+        },
     }
+    for model in _CDS_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components["schemas"].update(schema.pop("$defs", {}))
+        components["schemas"][model.__name__] = schema
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             _describe(path, method, operation)
@@ -79,6 +94,9 @@ def build_document(app: FastAPI) -> dict[str, Any]:
 
 
 def _describe(path: str, method: str, operation: dict[str, Any]) -> None:
+    if path.startswith(_CDS):
+        _describe_cds_hooks(path, method, operation)
+        return
     resource_type = path.removeprefix("/fhir/").split("/")[0]
     is_read = "{" in path
     if path == "/fhir" + TOKEN_PATH:
@@ -132,3 +150,36 @@ def _search_parameters(path: str) -> list[dict[str, Any]]:
 
 def _json(description: str, schema: dict[str, Any], media_type: str = FHIR_JSON) -> dict[str, Any]:
     return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+def _describe_cds_hooks(path: str, method: str, operation: dict[str, Any]) -> None:
+    """The CDS Hooks service beside ``/fhir``: plain JSON bodies, the EHR's JWT."""
+    if path.endswith("/documentation"):
+        operation["security"] = []
+        operation["responses"] = {
+            "200": {"description": "The screen's documentation (markdown)"},
+            "404": _json("Published elsewhere", ref("OperationOutcome")),
+        }
+        return
+    operation["security"] = [{"cdsHooksJwt": []}]
+    answers: dict[str, Any]
+    if path == _CDS:
+        answers = {"200": _json("Discovery", ref("CDSHooksServices"), _PLAIN)}
+    elif path.endswith("/feedback"):
+        operation["requestBody"] = _json_body(ref("CDSHooksFeedback"))
+        answers = {
+            "200": {"description": "Feedback stored"},
+            "404": _json("No card with this uuid was shown", ref("OperationOutcome")),
+        }
+    else:
+        operation["requestBody"] = _json_body(ref("CDSHooksRequest"))
+        answers = {
+            "200": _json("Cards (none below the alert tier)", ref("CDSHooksResponse"), _PLAIN),
+            "400": _json("Not a patient-view request", ref("OperationOutcome")),
+        }
+    answers["401"] = _json("No, or a bad, EHR JWT", ref("OperationOutcome"))
+    operation["responses"] = answers
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {_PLAIN: {"schema": schema}}}

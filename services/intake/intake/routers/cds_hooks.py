@@ -54,7 +54,7 @@ DOCUMENTATION = Path(__file__).resolve().parents[4] / "docs" / "screening.md"
 OVERRIDE_CODES = frozenset(reason["code"] for reason in cards.OVERRIDE_REASONS)
 
 # Not in the FHIR API's OpenAPI document: CDS Hooks is its own specification.
-router = APIRouter(prefix="/cds-services", include_in_schema=False)
+router = APIRouter(prefix="/cds-services")
 Body = TypeVar("Body", bound=BaseModel)
 
 
