@@ -134,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    if settings.cds_issuers_file is None:
+        # CDS Hooks to try locally: deploy/local/cds_ehr.py registers a local EHR in this
+        # file, and the intake re-reads it when it changes (no restart).
+        issuers = settings.data_dir / "cds-issuers.yaml"
+        if not issuers.exists():
+            issuers.write_text("[]\n")
+        os.environ["NEUROSCREEN_CDS_ISSUERS_FILE"] = str(issuers.resolve())
     where = "here" if verbose else f"in {log_dir}/ (make run VERBOSE=1 shows them here)"
     print(f"Starting NeuroScreen ({storage}); service logs {where}.", flush=True)
     upgrade()
