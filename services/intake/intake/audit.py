@@ -1,7 +1,8 @@
 """The audit trail: a FHIR AuditEvent, shaped after IHE BALP, for every access to patient data.
 
-Written for every create, read and search of patient data and every token
-grant or refusal. A write's event is inserted in the same transaction as the
+Written for every create, read and search of patient data, every read and
+search of the audit trail itself, every refused request (401, 403) and every
+token grant or refusal. A write's event is inserted in the same transaction as the
 change (the caller's session), so there is never a change without its event
 or an event for a change that was rolled back. Events hold references only:
 the client, the resource, the patient, never answers or query values.
@@ -27,9 +28,17 @@ CLIENT_SYSTEM = "urn:neuroscreen:smart-client"
 _REST = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"}
 _LOGIN_TYPE = {"system": DCM, "code": "110114", "display": "User Authentication"}
 _LOGIN = {"system": DCM, "code": "110122", "display": "Login"}
-_ACTIONS = {"create": "C", "read": "R", "search-type": "E"}
+_ACTIONS = {"create": "C", "read": "R", "search-type": "E", "batch": "E", "operation": "E"}
+# BALP profiles: Patient* when the event names a patient, the basic ones otherwise.
 _PROFILES = {"create": "PatientCreate", "read": "PatientRead", "search-type": "PatientQuery"}
+_BASIC_PROFILES = {"create": "Create", "read": "Read", "search-type": "Query"}
+# AuditEvent.outcome (http://terminology.hl7.org/CodeSystem/audit-event-outcome, the codes
+# BALP uses): 0 Success; 4 Minor failure, "often equivalent to an HTTP 400 response", for a
+# request refused as sent (a 401 or 403, a refused token request). 8 and 12 are for the
+# server's own failures, which are not audited here.
 SUCCESS, REFUSED = "0", "4"
+UNAUTHENTICATED = "unauthenticated"
+"""The agent of a refusal before any client was verified (never a claimed, unverified id)."""
 _INSERT = insert(AuditEventRecord.__table__)
 # The parts every event shares, built once (the create path writes one event per request).
 _SERVER_AGENT = {
@@ -64,6 +73,7 @@ def record_access(
         entities = [_data_entity(resource_type, resource_id, interaction, parameters)]
         if patient:
             entities.append(_patient_entity(patient))
+        profile = (_PROFILES if patient else _BASIC_PROFILES)[interaction]
         _insert(
             session,
             agent=client_id,
@@ -72,7 +82,7 @@ def record_access(
             entity_type=resource_type,
             patient=patient,
             body={
-                "meta": {"profile": [BALP + _PROFILES[interaction]]},
+                "meta": {"profile": [BALP + profile]},
                 "type": _REST,
                 "subtype": [
                     {"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}
@@ -96,6 +106,38 @@ def record_token_request(session: Session, *, client_id: str, granted: bool, rea
     )
 
 
+def record_refusal(
+    session: Session,
+    *,
+    client_id: str | None,
+    interaction: str,
+    resource_type: str | None,
+    reason: str,
+    address: str | None,
+) -> None:
+    """A refused request (outcome 4): who (the verified client, else ``unauthenticated``
+    with its network address), what it tried, and why (the status and the rule, no values)."""
+    body: dict[str, Any] = {
+        "type": _REST,
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}],
+        "outcomeDesc": reason,
+    }
+    if interaction in _BASIC_PROFILES:
+        body["meta"] = {"profile": [BALP + _BASIC_PROFILES[interaction]]}
+    if resource_type:
+        body["entity"] = [_data_entity(resource_type, None, interaction, ())]
+    _insert(
+        session,
+        agent=client_id or UNAUTHENTICATED,
+        action=_ACTIONS[interaction],
+        outcome=REFUSED,
+        entity_type=resource_type,
+        patient=None,
+        body=body,
+        address=address,
+    )
+
+
 def purge_before(session: Session, cutoff: datetime) -> int:
     """Delete events recorded before ``cutoff`` (NEUROSCREEN_AUDIT_RETENTION_DAYS)."""
     table = AuditEventRecord.__table__
@@ -115,6 +157,7 @@ def _insert(
     entity_type: str | None,
     patient: str | None,
     body: dict[str, Any],
+    address: str | None = None,
 ) -> None:
     event_id = str(uuid.uuid4())
     recorded = utcnow()
@@ -125,7 +168,7 @@ def _insert(
         "action": action,
         "recorded": recorded.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": outcome,
-        "agent": [_client_agent(agent), _SERVER_AGENT],
+        "agent": [_client_agent(agent, address), _SERVER_AGENT],
         "source": _SOURCE,
     }
     # One prepared Core insert with parameters: no statement built per call, no ORM.
@@ -144,12 +187,15 @@ def _insert(
     )
 
 
-def _client_agent(client_id: str) -> dict[str, Any]:
-    return {
+def _client_agent(client_id: str, address: str | None = None) -> dict[str, Any]:
+    agent: dict[str, Any] = {
         "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
         "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client_id}},
         "requestor": True,
     }
+    if address:
+        agent["network"] = {"address": address, "type": "2"}  # 2: IP address
+    return agent
 
 
 def _data_entity(

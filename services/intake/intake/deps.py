@@ -26,6 +26,8 @@ async def authenticate(request: Request) -> Principal:
     state = request.app.state
     token = bearer_token(request.headers.get("authorization"))
     principal = state.authenticator.principal(token, base_url(request))
+    # For the audit of a refusal further on (intake.refusals): who was refused.
+    request.state.client_id = principal.client_id
     state.rate_limiter.check(principal.client_id)
     return principal
 

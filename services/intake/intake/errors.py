@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from intake.fhir_response import FhirResponse
+from intake.refusals import AUDITED_STATUSES, audit_refusal
 from shared.fhir.outcome import Conflict, FhirError, Issue, Unprocessable, operation_outcome
 
 log = logging.getLogger("neuroscreen.intake")
@@ -19,8 +20,10 @@ log = logging.getLogger("neuroscreen.intake")
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported"}
 
 
-async def _fhir_error(_request: Request, exc: Exception) -> FhirResponse:
+async def _fhir_error(request: Request, exc: Exception) -> FhirResponse:
     assert isinstance(exc, FhirError)
+    if exc.status in AUDITED_STATUSES:
+        await audit_refusal(request, exc)
     return FhirResponse(exc.outcome(), status_code=exc.status, headers=exc.headers)
 
 

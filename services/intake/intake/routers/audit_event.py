@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Request
 from sqlalchemy import Select, select
 
+from intake import audit
 from intake.deps import PrincipalDep
 from intake.fhir_response import FhirResponse
 from intake.records import any_of, last_updated_clause, paged, patient_clause
@@ -42,6 +43,14 @@ def read(event_id: str, principal: PrincipalDep) -> FhirResponse:
         row = session.get(AuditEventRecord, event_id) if is_fhir_id(event_id) else None
         if row is None:
             raise NotFound(f"AuditEvent/{event_id} is not known")
+        # Reading the trail is itself audited (issue 18, item 8).
+        audit.record_access(
+            session,
+            client_id=principal.client_id,
+            interaction="read",
+            resource_type="AuditEvent",
+            resource_id=row.id,
+        )
         return FhirResponse(row.resource.encode())
 
 
@@ -54,6 +63,13 @@ def search(request: Request, principal: PrincipalDep) -> FhirResponse:
     with session_scope() as session:
         rows, total = paged(session, _statement(query), AuditEventRecord, query)
         events = [orjson.loads(row.resource) for row in rows]
+        audit.record_access(
+            session,
+            client_id=principal.client_id,
+            interaction="search-type",
+            resource_type="AuditEvent",
+            parameters=request.query_params.keys(),
+        )
     return searchset(request, "AuditEvent", events, total, query)
 
 

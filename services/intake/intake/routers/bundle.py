@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from intake import conditional_create, responses
+from intake import conditional_create, refusals, responses
 from intake.deps import Authenticated, PrincipalDep
 from intake.fhir_response import FhirResponse
 from intake.rest import base_url, require_json_body
@@ -167,5 +167,7 @@ def _batch(bundle: dict[str, Any], base: str, principal: Principal) -> dict[str,
                 conditional_create.record_audit(session, principal, outcome, if_none_exist)
             replies.append(_entry_reply(outcome, base, principal))
         except FhirError as error:
+            if error.status in refusals.AUDITED_STATUSES:
+                refusals.record_refusal(principal.client_id, "batch", None, error)
             replies.append({"response": {"status": str(error.status), "outcome": error.outcome()}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": replies}
