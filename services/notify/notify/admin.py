@@ -24,7 +24,7 @@ from notify.delivery import alert_content
 from notify.task_policy import task_due_at
 from notify.tasks import routing
 from shared.auth import bearer_token, token_is_valid
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.db import session_scope
 from shared.models import (
     CdsFeedback,
@@ -46,8 +46,12 @@ _intake_tokens: IntakeTokens | None = None
 
 
 async def require_admin_token(request: Request) -> None:
-    settings = request.app.state.settings
     presented = bearer_token(request.headers.get("authorization"))
+    await check_admin_token(presented, request.app.state.settings)
+
+
+async def check_admin_token(presented: str, settings: Settings) -> None:
+    """Raise a 401/403 HTTPException unless ``presented`` may use the admin API (and console)."""
     if token_is_valid(presented, settings.notify_tokens):
         return
     if presented.count(".") != 2:

@@ -8,6 +8,8 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from notify import admin
+from notify.console import routes as console_routes
+from notify.errors import install_error_handlers
 from notify.signing_keys import load_key_ring
 from shared.config import Settings, get_settings
 from shared.db import get_engine
@@ -23,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="NeuroScreen notify admin", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.include_router(admin.router)
+    app.include_router(console_routes.router)
+    install_error_handlers(app)
     # Public keys only, loaded at start-up so that a bad key file stops the API at boot.
     jwks = (
         load_key_ring(settings.ehr_private_key_file, settings.ehr_key_id).public_jwks()
