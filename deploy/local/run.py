@@ -134,13 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    if settings.cds_issuers_file is None:
-        # CDS Hooks to try locally: deploy/local/cds_ehr.py registers a local EHR in this
-        # file, and the intake re-reads it when it changes (no restart).
-        issuers = settings.data_dir / "cds-issuers.yaml"
-        if not issuers.exists():
-            issuers.write_text("[]\n")
-        os.environ["NEUROSCREEN_CDS_ISSUERS_FILE"] = str(issuers.resolve())
+    # Registration files to try SMART and CDS Hooks locally (README): add an EHR to one and
+    # the intake re-reads it when it changes, no restart. Empty to start with.
+    for setting, name in (
+        ("smart_clients_file", "smart-clients.yaml"),
+        ("cds_issuers_file", "cds-issuers.yaml"),
+    ):
+        if getattr(settings, setting) is None:
+            path = settings.data_dir / name
+            if not path.exists():  # a YAML list with no entries yet: append "- ..." entries
+                path.write_text(f"# {name}: make run's registrations (README), re-read on change\n")
+            os.environ[f"NEUROSCREEN_{setting.upper()}"] = str(path.resolve())
     where = "here" if verbose else f"in {log_dir}/ (make run VERBOSE=1 shows them here)"
     print(f"Starting NeuroScreen ({storage}); service logs {where}.", flush=True)
     upgrade()
