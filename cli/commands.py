@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cli import post, status
+from cli import import_backlog, post, rescreen, status
 
-ALL: tuple[ModuleType, ...] = (post, status)
+ALL: tuple[ModuleType, ...] = (post, status, rescreen, import_backlog)

@@ -48,6 +48,10 @@ def _transport_options(settings: Settings) -> dict[str, object]:
         return {}
     return {
         "visibility_timeout": settings.broker_visibility_timeout_seconds,
+        # A worker consuming several queues empties them in the order given, so one
+        # started with -Q screening,screening-bulk takes a re-screening or backlog job
+        # only when no live response waits (make run runs a worker per queue instead).
+        "queue_order_strategy": "priority",
         # Fail fast while Redis is down: the outbox keeps the job meanwhile.
         "socket_connect_timeout": 3,
     }

@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     # Re-screening (issue 19): stored responses scored again under another knowledge version
     rescreen_batch_size: int = Field(default=200, ge=1, le=5000)
     """Responses per re-screening batch: one transaction, one job on ``screening-bulk``."""
+    import_max_bytes: int = Field(default=4 * 1024**3, ge=1024)
+    """``$import``: the largest NDJSON body (each line is also held to max_body_bytes)."""
+    import_max_lines: int = Field(default=5_000_000, ge=1)
+    import_batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Lines stored per transaction (one multi-row INSERT and its outbox rows)."""
+    import_screening_due_seconds: float = Field(default=6 * 3600, gt=0)
+    """An imported response waits its turn on ``screening-bulk``: the relay re-sends its
+    job only if it is still unscored this long after the import (a lost job)."""
 
     # Notify
     notify_host: str = "127.0.0.1"

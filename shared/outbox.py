@@ -92,6 +92,29 @@ def enqueue_job(
         connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
+def enqueue_many(session: Session, route: TaskRoute, response_ids: Sequence[str]) -> None:
+    """Queue ``route`` for each of ``response_ids`` in one statement (a backlog import's
+    batch), in the caller's transaction; wakes the relay at commit."""
+    if not response_ids:
+        return
+    now = utcnow()
+    connection = session.connection()
+    connection.execute(
+        insert(OutboxMessage.__table__),
+        [
+            {
+                "task": route.name,
+                "payload": orjson.dumps({"response_id": response_id}).decode(),
+                "available_at": now,
+                "created_at": now,
+            }
+            for response_id in response_ids
+        ],
+    )
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
 class OutboxRelay:
     """Moves due outbox rows to the broker; safe to run in several processes at once."""
 

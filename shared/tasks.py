@@ -34,8 +34,13 @@ RESCREEN_BATCH = TaskRoute("neuroscreen.screening.rescreen_batch", "screening-bu
 """Payload ``{"run_id": str, "batch": int}``: the next batch of a re-screening run. Its own
 queue, consumed by its own worker process, so live responses never wait behind a re-screen."""
 
+SCORE_BACKLOG = TaskRoute("neuroscreen.screening.score_backlog", "screening-bulk")
+"""Payload ``{"response_id": str}``: score one imported (backlog) response, as
+``SCORE_RESPONSE`` does, on the bulk queue so that live responses never wait behind it."""
+
 ROUTES = {
-    route.name: route for route in (SCORE_RESPONSE, DELIVER_ALERT, FOLLOW_UP_TASKS, RESCREEN_BATCH)
+    route.name: route
+    for route in (SCORE_RESPONSE, DELIVER_ALERT, FOLLOW_UP_TASKS, RESCREEN_BATCH, SCORE_BACKLOG)
 }
 
 

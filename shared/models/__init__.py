@@ -4,6 +4,7 @@ from shared.models.audit import AuditEventRecord, UsedAssertion
 from shared.models.base import Base
 from shared.models.cds import CdsCard, CdsFeedback
 from shared.models.delivery import Delivery, DeliveryAttempt, RefusedAttachment
+from shared.models.imports import ImportJob, RefusedLine
 from shared.models.outbox import OutboxMessage
 from shared.models.periodic import PeriodicJob
 from shared.models.rescreen import ItemOutcome, RescreenItem, RescreenRun, RunStatus
@@ -23,11 +24,13 @@ __all__ = [
     "DeliveryAttempt",
     "DerivedResource",
     "DerivedResourceVersion",
+    "ImportJob",
     "ItemOutcome",
     "OutboxMessage",
     "PeriodicJob",
     "QuestionnaireResponseRecord",
     "RefusedAttachment",
+    "RefusedLine",
     "RescreenItem",
     "RescreenRun",
     "RunStatus",

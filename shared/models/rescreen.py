@@ -23,6 +23,8 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    FAILED = "failed"
+    """It could not run at all (an unknown knowledge version): ``detail`` says why."""
 
 
 class ItemOutcome(StrEnum):
@@ -56,6 +58,7 @@ class RescreenRun(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class RescreenItem(Base):

@@ -39,7 +39,8 @@ ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA_PATH = Path(__file__).with_name("compose-spec.json")
 
 APP_SERVICES = {"intake", "relay", "screening", "notify", "notify-api"}
-WORKERS = {"screening": "screening", "notify": "notify"}  # service -> queue
+WORKERS = {"screening": "screening", "notify": "notify"}  # service -> application
+QUEUES = {"screening": "screening,screening-bulk", "notify": "notify"}  # by priority
 PUBLISHED = {"intake": 8000, "notify-api": 8001}
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|(?<!_)KEY\b|CREDENTIAL")
 # Interpolated settings whose compose default deliberately differs from
@@ -148,7 +149,7 @@ def test_workers_consume_their_queue_and_ping_their_own_node(
             f"{queue}.worker",
             "worker",
             "-Q",
-            queue,
+            QUEUES[name],
             "--loglevel",
             "INFO",
         ], name

@@ -50,8 +50,9 @@ COMMANDS = {
     "relay": ["neuroscreen-relay"],
     "notify-api": ["neuroscreen-notify-api"],
     **{
-        worker: ["celery", "-A", f"{worker}.worker", "worker", "-Q", worker, "--loglevel", "INFO"]
-        for worker in ("screening", "notify")
+        worker: ["celery", "-A", f"{worker}.worker", "worker", "-Q", queues, "--loglevel", "INFO"]
+        # The screening worker takes re-screening and backlog jobs when no live one waits.
+        for worker, queues in (("screening", "screening,screening-bulk"), ("notify", "notify"))
     },
 }
 
@@ -400,7 +401,8 @@ def test_scaled_objects(overlay: list[dict[str, Any]], overlay_namespace: str) -
         assert trigger["type"] == "redis"
         metadata = trigger["metadata"]
         # Celery's Redis transport keeps each queue in a list named after it.
-        queue = main_container(pod_specs(overlay)[name])["command"][5]
+        # Scaled on the first (live) queue; screening's second, screening-bulk, is backlog.
+        queue = main_container(pod_specs(overlay)[name])["command"][5].split(",")[0]
         assert metadata["listName"] == queue == name
         assert all(isinstance(value, str) for value in metadata.values()), "KEDA wants strings"
         assert int(metadata["listLength"]) > 0

@@ -78,8 +78,11 @@ def test_schemathesis_finds_no_server_error(intake_stack: Stack, tmp_path: Path)
             "20",
             "--seed",
             "12",
+            # One worker: with two, schemathesis' threads race in CPython 3.11's ast.parse
+            # ("SystemError: AST constructor recursion depth mismatch", a runtime error of
+            # the tool, not of the API), more often the more operations take path parameters.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "20",
             "--max-time",

@@ -16,6 +16,7 @@ from intake.middleware import RequestContextMiddleware
 from intake.openapi import install_openapi
 from intake.routers import (
     audit_event,
+    bulk_import,
     bundle,
     cds_hooks,
     code_system,
@@ -23,6 +24,7 @@ from intake.routers import (
     ops,
     questionnaire,
     questionnaire_response,
+    rescreen,
     smart,
 )
 from intake.routers import report_links as report_links_router
@@ -70,7 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CdsServicesCors, origins=settings.cds_allowed_origins)
     app.add_middleware(
-        RequestContextMiddleware, service="intake", max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        service="intake",
+        max_body_bytes=settings.max_body_bytes,
+        # $import holds each line to max_body_bytes and the whole body to its own limit.
+        unlimited_paths=(bulk_import.IMPORT_PATH,),
     )
     for module in (
         ops,
@@ -78,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         smart,
         questionnaire,
         code_system,
+        rescreen,
+        bulk_import,
         questionnaire_response,
         screening_results_router,
         screening_report_router,

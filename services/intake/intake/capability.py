@@ -123,6 +123,17 @@ def capability_statement(
                 "Validated against the screening Questionnaire; stored and queued for "
                 "screening in one transaction. The identifier is an idempotency key."
             ),
+            operation=[
+                {
+                    "name": "rescreen",
+                    "definition": "http://neuroscreen.org/fhir/OperationDefinition/rescreen",
+                    "documentation": (
+                        f"Re-screen stored responses under a knowledge version (Parameters: "
+                        f"knowledgeVersion, since, until, dryRun); asynchronous (202 + "
+                        f"Content-Location); needs the {ADMIN_SCOPE} scope"
+                    ),
+                }
+            ],
         ),
         _resource(
             "Questionnaire",
@@ -162,7 +173,9 @@ def capability_statement(
         resources.append(
             _resource(
                 kind,
-                ["read", "search-type"],
+                # A re-screen makes new versions; earlier ones stay readable.
+                ["read", "vread", "history-instance", "search-type"],
+                readHistory=True,
                 searchParam=_search_params(params),
                 documentation="Screening output derived by NeuroScreen (decision support)",
                 **extra,

@@ -38,10 +38,19 @@ class _BodyTooLarge(Exception):
 class RequestContextMiddleware:
     """Assigns a request id, enforces ``max_body_bytes`` and records the request."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        max_body_bytes: int,
+        unlimited_paths: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.unlimited_paths = frozenset(unlimited_paths)
+        """Streamed bulk bodies that enforce their own limits (``$import``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +71,9 @@ class RequestContextMiddleware:
 
         try:
             declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
+            if scope["path"] in self.unlimited_paths:
+                await self.app(scope, receive, send_with_id)
+            elif declared is not None and declared > self.max_body_bytes:
                 await _send_too_large(send_with_id, self.max_body_bytes)
             else:
                 await self.app(scope, self._limited(receive), send_with_id)

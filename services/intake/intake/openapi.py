@@ -117,7 +117,31 @@ def _describe(path: str, method: str, operation: dict[str, Any]) -> None:
         return
     operation["security"] = [{"smart": []}, {"bearer": []}]
     answers: dict[str, Any] = {}
-    if method == "post":
+    if path.endswith("$import"):
+        # The body is NDJSON (application/fhir+ndjson, one QuestionnaireResponse a line),
+        # which OpenAPI 3.0 cannot describe as a schema: see the description.
+        operation["description"] = (
+            "Body: Content-Type application/fhir+ndjson, one QuestionnaireResponse per "
+            "line, streamed (chunked is fine). See README, Re-screening and backlog import."
+        )
+        answers["202"] = _json(
+            "Stored; Content-Location is the job's status", ref("OperationOutcome")
+        )
+        answers["413"] = _json("Past the import's size or line limit", ref("OperationOutcome"))
+        answers["415"] = _json("Not NDJSON", ref("OperationOutcome"))
+    elif path.endswith("/errors"):
+        answers["200"] = {
+            "description": "One OperationOutcome per refused line",
+            "content": {"application/fhir+ndjson": {"schema": {"type": "string"}}},
+        }
+    elif "$rescreen" in path or "/_async/" in path:
+        _describe_rescreen(method, operation, answers)
+    elif "/_history" in path:
+        answers["200"] = _json(
+            "A version" if path.endswith("{version_id}") else "History Bundle, newest first",
+            ref(resource_type) if path.endswith("{version_id}") else ref("Bundle"),
+        )
+    elif method == "post":
         schema = ref("Bundle") if path == "/fhir" else ref(resource_type)
         operation["requestBody"] = {
             "required": True,
@@ -138,6 +162,25 @@ def _describe(path: str, method: str, operation: dict[str, Any]) -> None:
     for status, text in _ERRORS.items():
         answers[status] = _json(text, ref("OperationOutcome"))
     operation["responses"] = answers
+
+
+def _describe_rescreen(method: str, operation: dict[str, Any], answers: dict[str, Any]) -> None:
+    """``$rescreen`` (admin scope) and its asynchronous status URL."""
+    if method == "post":
+        schema = ref("Parameters")
+        operation["requestBody"] = {
+            "required": True,
+            "content": {FHIR_JSON: {"schema": schema}, "application/json": {"schema": schema}},
+        }
+        answers["202"] = _json(
+            "Started; Content-Location is the status URL", ref("OperationOutcome")
+        )
+        answers["415"] = _json("Not FHIR JSON", ref("OperationOutcome"))
+    elif method == "get":
+        answers["200"] = _json("The run ended: its report", ref("Parameters"))
+        answers["202"] = _json("Running (X-Progress): progress so far", ref("Parameters"))
+    else:
+        answers["202"] = _json("Cancelled", ref("OperationOutcome"))
 
 
 def _search_parameters(path: str) -> list[dict[str, Any]]:

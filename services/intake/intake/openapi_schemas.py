@@ -178,6 +178,7 @@ for _type in (
     "Observation",
     "ServiceRequest",
     "AuditEvent",
+    "Parameters",
 ):
     SCHEMAS[_type] = _resource(_type)
 

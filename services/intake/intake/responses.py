@@ -221,8 +221,16 @@ def _new_record(response: ValidatedResponse, content_hash: str) -> Questionnaire
     return _new_record_and_resource(response, content_hash)[0]
 
 
+def new_record(
+    response: ValidatedResponse, *, due_at: datetime | None = None
+) -> QuestionnaireResponseRecord:
+    """The record a create would store (``$import`` stores many at once); ``due_at``: when
+    its screening job counts as overdue (default now)."""
+    return _new_record_and_resource(response, _content_hash(response.resource), due_at)[0]
+
+
 def _new_record_and_resource(
-    response: ValidatedResponse, content_hash: str
+    response: ValidatedResponse, content_hash: str, due_at: datetime | None = None
 ) -> tuple[QuestionnaireResponseRecord, dict[str, Any]]:
     now = utcnow()
     response_id = str(uuid.uuid4())
@@ -244,7 +252,7 @@ def _new_record_and_resource(
         resource=orjson.dumps(resource).decode(),
         last_updated=now,
     )
-    transition(record, ResponseState.RECEIVED, None, now=now)
+    transition(record, ResponseState.RECEIVED, None, now=now, due_at=due_at)
     return record, resource
 
 

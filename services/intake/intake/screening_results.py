@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from intake.records import last_updated_clause, paged, patient_clause
 from intake.search import SearchQuery, is_fhir_id, reference_value
 from shared.fhir.outcome import NotFound
-from shared.models import DerivedResource, QuestionnaireResponseRecord
+from shared.models import DerivedResource, DerivedResourceVersion, QuestionnaireResponseRecord
 
 _COMMON = {"_id": "token", "patient": "reference", "subject": "reference"}
 SEARCH_PARAMETERS: dict[str, dict[str, str]] = {
@@ -36,6 +36,52 @@ def read_derived(session: Session, resource_type: str, resource_id: str) -> Deri
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
     return row
+
+
+def history(session: Session, resource_type: str, resource_id: str) -> list[dict[str, Any]]:
+    """Every version of the resource, newest first, each with ``meta.versionId``.
+
+    The current one is in ``derived_resource``; a re-screen moved the earlier ones to
+    ``derived_resource_version`` (each records its knowledge version in ``method``).
+    """
+    current = read_derived(session, resource_type, resource_id)
+    earlier = session.scalars(
+        select(DerivedResourceVersion)
+        .where(
+            DerivedResourceVersion.resource_type == resource_type,
+            DerivedResourceVersion.id == resource_id,
+        )
+        .order_by(DerivedResourceVersion.version_id.desc())
+    ).all()
+    return [_versioned(row) for row in (current, *earlier)]
+
+
+def version(
+    session: Session, resource_type: str, resource_id: str, version_id: str
+) -> tuple[dict[str, Any], DerivedResource | DerivedResourceVersion]:
+    """One version of the resource (``vread``)."""
+    current = read_derived(session, resource_type, resource_id)
+    row: DerivedResource | DerivedResourceVersion | None = None
+    if version_id == str(current.version_id):
+        row = current
+    elif version_id.isdigit():
+        row = session.get(DerivedResourceVersion, (resource_type, resource_id, int(version_id)))
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} has no version {version_id[:16]}")
+    return _versioned(row), row
+
+
+def _versioned(row: DerivedResource | DerivedResourceVersion) -> dict[str, Any]:
+    resource = orjson.loads(row.resource)
+    # Versions stored before re-screening existed carry no meta: give them theirs.
+    resource.setdefault(
+        "meta",
+        {
+            "versionId": str(row.version_id),
+            "lastUpdated": row.last_updated.isoformat().replace("+00:00", "Z"),
+        },
+    )
+    return resource
 
 
 def search_derived(

@@ -12,13 +12,20 @@ from screening.scoring import score
 from shared.broker import get_celery
 from shared.config import get_settings
 from shared.db import session_scope
-from shared.tasks import RESCREEN_BATCH, SCORE_RESPONSE
+from shared.tasks import RESCREEN_BATCH, SCORE_BACKLOG, SCORE_RESPONSE
 
 app = get_celery()
 
 
 @app.task(name=SCORE_RESPONSE.name)
 def score_response(response_id: str) -> None:
+    with session_scope() as session:
+        score(session, response_id)
+
+
+@app.task(name=SCORE_BACKLOG.name)
+def score_backlog(response_id: str) -> None:
+    """An imported response: the same scoring, from the ``screening-bulk`` queue."""
     with session_scope() as session:
         score(session, response_id)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fixtures.vignettes import MIXED_1_TO_2 as MIXED
+from fixtures.vignettes import vignette_answers
 from sqlalchemy import select
+from support.scored import store_scored
 
 from notify.alert_writer import AlertWriteResult
 from notify.delivery import claim_delivery, settle_delivery
@@ -24,8 +27,6 @@ from shared.models import (
 )
 from shared.pipeline import ResponseState
 from shared.tasks import DELIVER_ALERT
-
-from .stored import MIXED, store_scored, vignette_answers
 
 pytestmark = pytest.mark.usefixtures("configured")
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fixtures.vignettes import MIXED_1_TO_2 as MIXED
+from fixtures.vignettes import vignette_answers
 from sqlalchemy import func, select
+from support.scored import store_scored
 
 from screening.rescreen import cancel_run, report, run_batch, run_to_end, start_run
 from shared.db import session_scope
@@ -17,8 +20,6 @@ from shared.models import (
 )
 from shared.pipeline import ResponseState
 from shared.tasks import RESCREEN_BATCH
-
-from .stored import MIXED, store_scored, vignette_answers
 
 pytestmark = pytest.mark.usefixtures("configured")
 

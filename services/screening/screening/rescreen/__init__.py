@@ -8,7 +8,7 @@ keeps the previous one readable (``_history``). Runs go a batch per transaction 
 they stopped after a crash.
 """
 
-from screening.rescreen.report import progress, report
-from screening.rescreen.runs import cancel_run, run_batch, run_to_end, start_run
+from screening.rescreen.runs import run_batch, run_to_end, start_run
+from shared.rescreen import cancel_run, progress, report
 
 __all__ = ["cancel_run", "progress", "report", "run_batch", "run_to_end", "start_run"]

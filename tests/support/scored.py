@@ -1,11 +1,10 @@
-"""Stored, scored responses for the re-screening tests (e.g. vignettes under 1.0.0)."""
+"""Stored, scored responses for the re-screening tests (e.g. vignettes under 1.0.0),
+written straight into a migrated database through the real scoring code."""
 
 from __future__ import annotations
 
 import orjson
 from fixtures.responses import make_response
-from fixtures.vignettes import MIXED_1_TO_2 as MIXED
-from fixtures.vignettes import vignette_answers
 from sqlalchemy.orm import Session
 
 from screening.knowledge import load_knowledge
@@ -36,6 +35,3 @@ def store_scored(
     if state != ResponseState.SCORED:
         transition(record, state, "test", now=now)
     session.flush()
-
-
-__all__ = ["MIXED", "store_scored", "vignette_answers"]
