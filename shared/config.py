@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.tiers import Tier
+from shared.trust.scopes import ADMIN_SCOPE, is_scope_text
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 EhrAuth = Literal["static", "private-key-jwt", "client-secret-basic", "none"]
@@ -28,6 +29,17 @@ DEFAULT_EHR_SCOPES = (
     "system/QuestionnaireResponse.cs system/Observation.cs system/RiskAssessment.cs "
     "system/ServiceRequest.cs system/DiagnosticReport.cs system/Task.crs system/Communication.cs"
 )
+# Static tokens (NEUROSCREEN_INTAKE_TOKENS) carry these unless NEUROSCREEN_INTAKE_TOKEN_SCOPES
+# says otherwise: an EHR's create-and-read, never system/neuroscreen.admin (issue 18, item 7).
+DEFAULT_STATIC_TOKEN_SCOPES = (
+    "system/QuestionnaireResponse.crs system/RiskAssessment.rs system/Observation.rs "
+    "system/ServiceRequest.rs system/Questionnaire.rs system/CodeSystem.rs"
+)
+# Production refuses what development allows (issue 18, item 7): a static token shorter than
+# this many bytes, a well-known one, or a deploy file's placeholder left in a secret.
+MIN_STATIC_TOKEN_BYTES = 32
+WELL_KNOWN_TOKENS = frozenset({"dev-token", "test-token"})
+PLACEHOLDER = "REPLACE-ME"
 SMART_SCOPE = re.compile(
     r"system/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|(?=[cruds])c?r?u?d?s?)(\?\S+)?"
 )
@@ -64,6 +76,9 @@ class Settings(BaseSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=8000, ge=1, le=65535)
     intake_tokens: CommaList = ()
+    intake_token_scopes: str = ""
+    """SMART scopes the static tokens carry (see _check_static_tokens); empty means
+    DEFAULT_STATIC_TOKEN_SCOPES, which is never admin."""
     intake_workers: int = Field(default=0, ge=0)
     """uvicorn worker processes; 0 means one per CPU core this process may run on."""
     public_base_url: str = ""
@@ -238,7 +253,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir}/neuroscreen.sqlite")
         if not self.broker_url:
             object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir}/broker.sqlite")
-        if not self.notify_tokens:
+        if not self.intake_token_scopes.strip():
+            object.__setattr__(self, "intake_token_scopes", DEFAULT_STATIC_TOKEN_SCOPES)
+        # The notify admin API's static tokens are admin tokens: the intake's stand in for
+        # them only when the intake's static tokens are admin too (explicitly configured).
+        if not self.notify_tokens and ADMIN_SCOPE in self.intake_token_scopes.split():
             object.__setattr__(self, "notify_tokens", self.intake_tokens)
         if self.ehr_auth is None:
             object.__setattr__(self, "ehr_auth", "static" if self.ehr_token else "none")
@@ -285,6 +304,57 @@ class Settings(BaseSettings):
         ]
         if plain:
             raise ValueError(f"NEUROSCREEN_ENV=production needs https:// in {', '.join(plain)}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_static_tokens(self) -> Settings:
+        if not is_scope_text(self.intake_token_scopes):
+            raise ValueError(
+                "NEUROSCREEN_INTAKE_TOKEN_SCOPES must be space-separated SMART system scopes "
+                "(e.g. system/QuestionnaireResponse.crs) or system/neuroscreen.admin"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_refuses_development_shortcuts(self) -> Settings:
+        # Issue 18, item 7: whatever works for `make run` and the tests must not reach a
+        # production deployment. Messages name the setting, never the secret.
+        if not self.production:
+            return self
+        problems = []
+        for name in ("intake_tokens", "notify_tokens"):
+            tokens: tuple[str, ...] = getattr(self, name)
+            if any(token in WELL_KNOWN_TOKENS for token in tokens):
+                problems.append(f"NEUROSCREEN_{name.upper()} holds a well-known development token")
+            elif any(len(token.encode()) < MIN_STATIC_TOKEN_BYTES for token in tokens):
+                problems.append(
+                    f"NEUROSCREEN_{name.upper()} holds a token shorter than "
+                    f"{MIN_STATIC_TOKEN_BYTES} bytes (generate one: openssl rand -hex 32)"
+                )
+        secrets = {
+            "intake_tokens": ",".join(self.intake_tokens),
+            "notify_tokens": ",".join(self.notify_tokens),
+            "ehr_token": self.ehr_token.get_secret_value() if self.ehr_token else "",
+            "ehr_client_secret": (
+                self.ehr_client_secret.get_secret_value() if self.ehr_client_secret else ""
+            ),
+            "database_url": self.database_url,
+            "broker_url": self.broker_url,
+        }
+        problems += [
+            f"NEUROSCREEN_{name.upper()} still holds the {PLACEHOLDER} placeholder"
+            for name, value in secrets.items()
+            if PLACEHOLDER in value
+        ]
+        if not self.public_base_url:
+            problems.append(
+                "NEUROSCREEN_PUBLIC_BASE_URL is empty (token iss/aud, Location and card links "
+                "would come from the request's Host header)"
+            )
+        elif not self.public_base_url.startswith("https://"):
+            problems.append("NEUROSCREEN_PUBLIC_BASE_URL must be https://")
+        if problems:
+            raise ValueError("NEUROSCREEN_ENV=production refuses to start: " + "; ".join(problems))
         return self
 
     @property

@@ -29,6 +29,7 @@ from shared.relay import heartbeat_path
 from shared.worker_ready import ready_file
 
 DEV_TOKEN = "dev-token"
+DEV_TOKEN_SCOPES = "system/*.cruds system/neuroscreen.admin"
 BIN = Path(sys.executable).parent
 READY_WAIT_SECONDS = 180.0
 """Give up (and stop everything) when a service is not ready after this long."""
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     verbose = parser.parse_args(argv).verbose
     os.environ.setdefault("NEUROSCREEN_INTAKE_TOKENS", DEV_TOKEN)
+    # make run's token may do everything, the admin API included: said here, explicitly,
+    # because a static token is never admin by default (issue 18, item 7).
+    os.environ.setdefault("NEUROSCREEN_INTAKE_TOKEN_SCOPES", DEV_TOKEN_SCOPES)
     settings = get_settings()
     storage = (
         "SQLite under " + str(settings.data_dir.resolve()) if settings.uses_sqlite else "PostgreSQL"

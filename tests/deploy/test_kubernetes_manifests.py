@@ -27,6 +27,8 @@ from deploy_render import (
 )
 from kubernetes_validate.utils import SchemaNotFoundError
 
+from shared.config import Settings
+
 KUBERNETES = ROOT / "deploy/kubernetes"
 BASE = KUBERNETES / "base"
 OVERLAY = KUBERNETES / "overlays/example"
@@ -518,3 +520,28 @@ def test_manifest_files_are_all_used() -> None:
         if path.name in {"kustomization.yaml", "secrets.example.yaml"}:
             continue
         assert path.resolve() in listed, f"{path.relative_to(ROOT)} is in no kustomization"
+
+
+def test_the_overlay_runs_in_production_mode(overlay: list[dict[str, Any]]) -> None:
+    """With real secrets in place, the example's settings pass production's checks."""
+    data = by_kind(overlay, "ConfigMap")["neuroscreen-config"]["data"]
+    assert data["NEUROSCREEN_ENV"] == "production"
+    fields = {name.removeprefix("NEUROSCREEN_").lower(): value for name, value in data.items()}
+    secrets = {
+        "intake_tokens": "a" * 64,
+        "notify_tokens": "b" * 64,
+        "database_url": "postgresql://neuroscreen:" + "c" * 32 + "@postgres:5432/neuroscreen",
+    }
+    assert Settings(**fields, **secrets).public_base_url.startswith("https://")
+
+
+def test_the_ingress_publishes_no_metrics(overlay: list[dict[str, Any]]) -> None:
+    """/metrics, /healthz and /readyz stay in the cluster (issue 18, item 11)."""
+    paths = {
+        path["path"]
+        for ingress in overlay
+        if ingress["kind"] == "Ingress"
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert paths == {"/fhir", "/cds-services", "/reports"}

@@ -49,6 +49,7 @@ def test_production_refuses_plain_http_ehr_urls(settings, named):
 def test_production_accepts_https_ehr_urls():
     settings = Settings(
         env="production",
+        public_base_url="https://neuroscreen.example.org/fhir",
         ehr_base_url="https://ehr.example.org/fhir",
         ehr_token_url="https://ehr.example.org/auth/token",
         **STATIC,

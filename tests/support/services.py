@@ -113,6 +113,7 @@ def configured(
     monkeypatch.setenv("NEUROSCREEN_DATABASE_URL", database_url)
     monkeypatch.setenv("NEUROSCREEN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("NEUROSCREEN_INTAKE_TOKENS", "test-token")
+    monkeypatch.setenv("NEUROSCREEN_INTAKE_TOKEN_SCOPES", "system/*.cruds system/neuroscreen.admin")
     reset_caches()
     yield database_url
     get_engine().dispose()

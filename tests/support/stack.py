@@ -17,6 +17,9 @@ import httpx
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token"
+TOKEN_SCOPES = "system/*.cruds system/neuroscreen.admin"
+"""The tests' static token may do everything, admin included: configured explicitly, since
+a static token carries no admin scope by default (issue 18, item 7)."""
 
 
 def free_port() -> int:
@@ -113,6 +116,7 @@ class Stack:
             NEUROSCREEN_DATABASE_URL=database_url,
             NEUROSCREEN_BROKER_URL=broker_url,
             NEUROSCREEN_INTAKE_TOKENS=TOKEN,
+            NEUROSCREEN_INTAKE_TOKEN_SCOPES=TOKEN_SCOPES,
             NEUROSCREEN_INTAKE_PORT=str(free_port()),
             NEUROSCREEN_NOTIFY_PORT=str(free_port()),
             NEUROSCREEN_DATA_DIR=str(log_dir / "data"),

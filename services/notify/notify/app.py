@@ -21,7 +21,10 @@ _collector: PipelineCollector | None = None
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not settings.notify_tokens:
-        raise RuntimeError("NEUROSCREEN_NOTIFY_TOKENS (or NEUROSCREEN_INTAKE_TOKENS) is empty")
+        raise RuntimeError(
+            "NEUROSCREEN_NOTIFY_TOKENS is empty (the intake's static tokens stand in only "
+            "when NEUROSCREEN_INTAKE_TOKEN_SCOPES includes system/neuroscreen.admin)"
+        )
     app = FastAPI(title="NeuroScreen notify admin", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.include_router(admin.router)

@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.db import session_scope
 from shared.trust.jwks import FetchPolicy
 from shared.trust.replay import replay_store_for
+from shared.trust.scopes import parse_scopes
 
 log = logging.getLogger("neuroscreen.intake.smart")
 RETENTION_SWEEP_SECONDS = 3600.0
@@ -31,7 +32,9 @@ def install_smart(app: FastAPI, settings: Settings) -> None:
     """Everything the token endpoint and the bearer check need, on ``app.state``."""
     state = app.state
     state.signing_keys = SigningKeys.for_settings(settings)
-    state.authenticator = Authenticator(settings.intake_tokens, state.signing_keys)
+    state.authenticator = Authenticator(
+        settings.intake_tokens, parse_scopes(settings.intake_token_scopes), state.signing_keys
+    )
     state.jwks_http = httpx.AsyncClient(follow_redirects=False)
     policy = FetchPolicy(
         refetch_interval_seconds=settings.jwks_refetch_seconds, https_only=settings.production

@@ -4,7 +4,8 @@ Two kinds of token are accepted: the intake's own access tokens (RFC 9068
 JWTs, verified with the intake's public key and the clock; a verified token is
 remembered until it expires, so a client's repeated calls cost a dict look-up)
 and the static tokens of ``NEUROSCREEN_INTAKE_TOKENS`` (for ``make run`` and
-tests), which carry every scope.
+tests), which carry the scopes of ``NEUROSCREEN_INTAKE_TOKEN_SCOPES`` (never admin
+unless configured so).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from shared.auth import token_is_valid
 from shared.fhir.outcome import Forbidden, Unauthorized
 from shared.trust import UntrustedToken
 from shared.trust.access_tokens import access_token_kid, verify_access_token
-from shared.trust.scopes import ADMIN_SCOPE, Grants, parse_scopes
+from shared.trust.scopes import Grants
 
 STATIC_CLIENT = "static-token"
-STATIC_GRANTS = parse_scopes(f"system/*.cruds {ADMIN_SCOPE}")
 _CACHE_LIMIT = 10_000
 _INTERACTION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 
@@ -56,8 +56,11 @@ def invalid_token(message: str) -> Unauthorized:
 
 
 class Authenticator:
-    def __init__(self, static_tokens: tuple[str, ...], keys: SigningKeys) -> None:
+    def __init__(
+        self, static_tokens: tuple[str, ...], static_grants: Grants, keys: SigningKeys
+    ) -> None:
         self.static_tokens = static_tokens
+        self.static_grants = static_grants
         self.keys = keys
         self._verified: dict[tuple[str, str], tuple[Principal, int]] = {}
 
@@ -66,7 +69,7 @@ class Authenticator:
         if not token:
             raise invalid_token("A bearer token is required")
         if token_is_valid(token, self.static_tokens):
-            return Principal(STATIC_CLIENT, STATIC_GRANTS)
+            return Principal(STATIC_CLIENT, self.static_grants)
         if token.count(".") != 2:
             raise invalid_token("The bearer token is not valid")
         remembered = self._verified.get((token, audience))
