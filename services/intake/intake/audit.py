@@ -138,6 +138,37 @@ def record_refusal(
     )
 
 
+UNREGISTERED_CLIENTS = "(unregistered)"
+"""The agent of the aggregate event for refusals of unregistered clients; the clients
+file refuses a ``client_id`` in parentheses, so it is never a real client's."""
+
+
+def record_unregistered_refusals(
+    session: Session, *, count: int, first: datetime, last: datetime
+) -> None:
+    """One refused-login event for ``count`` token requests from unregistered clients
+    (:mod:`intake.smart.refusals`); ``period`` says when they came."""
+    body: dict[str, Any] = {
+        "type": _LOGIN_TYPE,
+        "subtype": [_LOGIN],
+        "period": {"start": _instant(first), "end": _instant(last)},
+        "outcomeDesc": f"{count} token requests from unregistered clients refused",
+    }
+    _insert(
+        session,
+        agent=UNREGISTERED_CLIENTS,
+        action="E",
+        outcome=REFUSED,
+        entity_type=None,
+        patient=None,
+        body=body,
+    )
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def purge_before(session: Session, cutoff: datetime) -> int:
     """Delete events recorded before ``cutoff`` (NEUROSCREEN_AUDIT_RETENTION_DAYS)."""
     table = AuditEventRecord.__table__

@@ -22,6 +22,8 @@ from intake.smart.assertion import (
     claimed_issuer,
     verify_assertion,
 )
+from intake.smart.rate_limit import peer_key
+from intake.smart.refusals import REFUSALS
 from shared.db import session_scope
 from shared.trust.access_tokens import issue_access_token
 from shared.trust.algorithms import ALLOWED_ALGORITHMS
@@ -85,13 +87,16 @@ class _Refusal(Exception):
 
 @router.post(TOKEN_PATH)
 async def token(request: Request) -> JSONResponse:
+    state = request.app.state
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    # The claimed (unverified) client: whom to rate-limit and audit, nothing more.
+    # The claimed (unverified) client: whom to audit, nothing more. Rate limits key on
+    # what an attacker cannot choose (issue 18, item 4): the peer address before the
+    # assertion is verified, the verified client after.
     claimed = claimed_issuer(form.get("client_assertion", ""))
     try:
-        wait = request.app.state.token_rate_limiter.retry_after(claimed or "unknown")
+        wait = state.token_address_limiter.retry_after(peer_key(_peer(request)))
         if wait > 0:
-            raise _Refusal(429, "invalid_request", "too many token requests", claimed, wait)
+            raise _Refusal(429, "invalid_request", "too many token requests", None, wait)
         # Every refusal is `invalid_client` (issue 12): a backend client has one thing to fix,
         # its registration or its request, and the error code does not help an attacker probe.
         if form.get("grant_type") != "client_credentials":
@@ -102,7 +107,11 @@ async def token(request: Request) -> JSONResponse:
             )
         body, client_id = await _grant(request, form)
     except _Refusal as refusal:
-        await run_in_threadpool(_audit, refusal.claimed or "unknown", False, refusal.reason)
+        if refusal.claimed is not None and state.clients.get(refusal.claimed) is not None:
+            REFUSALS.labels(client="registered").inc()
+            await run_in_threadpool(_audit, refusal.claimed, False, refusal.reason)
+        else:  # an attacker-chosen name, or refused unread: counted, audited in aggregate
+            state.unregistered_refusals.note()
         headers = dict(NO_STORE)
         if refusal.retry_after:
             headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after)))
@@ -113,6 +122,12 @@ async def token(request: Request) -> JSONResponse:
         )
     await run_in_threadpool(_audit, client_id, True, f"granted {body['scope']}")
     return JSONResponse(body, headers=NO_STORE)
+
+
+def _peer(request: Request) -> str | None:
+    # uvicorn sets the client from X-Forwarded-For only for --forwarded-allow-ips peers
+    # (the ingress), so a client cannot pick its own address here.
+    return request.client.host if request.client else None
 
 
 async def _grant(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], str]:
@@ -126,6 +141,9 @@ async def _grant(request: Request, form: dict[str, str]) -> tuple[dict[str, Any]
         )
     except InvalidClient as refused:
         raise _Refusal(400, "invalid_client", refused.reason, refused.claimed) from None
+    wait = state.token_rate_limiter.retry_after(client.client_id)
+    if wait > 0:
+        raise _Refusal(429, "invalid_request", "too many token requests", client.client_id, wait)
     scope = grant(form.get("scope", ""), client.scope)
     if not scope:
         raise _Refusal(400, "invalid_client", "no requested scope is allowed", client.client_id)

@@ -36,6 +36,8 @@ class ClientRegistry(FileRegistry[RegisteredClient]):
         jwks_uri, jwks = entry.get("jwks_uri"), entry.get("jwks")
         if not isinstance(client_id, str) or not client_id:
             raise ValueError(f"{where}: client_id is required")
+        if client_id.startswith("("):
+            raise ValueError(f"{where}: a client_id in parentheses names audit aggregates")
         if not isinstance(scope, str) or not is_scope_text(scope):
             raise ValueError(f"{where}: scope must list SMART system scopes")
         if (jwks_uri is None) == (jwks is None):
