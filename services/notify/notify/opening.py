@@ -62,6 +62,7 @@ _PER_ROUND = (
     "next_attempt_at",
     "delivered_at",
     "ehr_references",
+    "ehr_acknowledged",  # keyed by the old Bundle's placeholders: nothing to resume
     "last_status",
     "last_error",
     "task_status",
