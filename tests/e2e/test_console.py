@@ -11,32 +11,11 @@ import re
 
 import httpx
 from ehr_server import EhrServer
-from fixtures.answers import EGPA_FOOT_DROP
-from joserfc.jwk import RSAKey
-from support.pipeline import (
-    SMART_CLIENT_ID,
-    create_patient,
-    post_response,
-    register_notify,
-    wait_for_states,
-)
+from support.console import dead_letter_and_delivered
+from support.pipeline import register_notify, wait_for_states
 from support.stack import TOKEN, Stack
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
-
-
-def dead_letter_and_delivered(
-    pipeline: Stack, postgres_url: str, ehr: EhrServer
-) -> tuple[str, str]:
-    """One alert in the EHR, then one dead-lettered by a refused sign-in."""
-    patient = create_patient(ehr)
-    delivered = post_response(pipeline, EGPA_FOOT_DROP, patient)
-    assert wait_for_states(postgres_url, [delivered], 60)[delivered] == "notified"
-    other_key = RSAKey.generate_key(2048).as_dict(private=False)
-    ehr.register_client(SMART_CLIENT_ID, scope="system/*.cruds", jwks={"keys": [other_key]})
-    dead = post_response(pipeline, EGPA_FOOT_DROP, patient)
-    assert wait_for_states(postgres_url, [dead], 60)[dead] == "dead-letter"
-    return delivered, dead
 
 
 def test_console_sign_in_page_replay_and_errors(
