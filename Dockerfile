@@ -72,7 +72,7 @@ FROM runtime AS screening
 # Celery names the node celery@<hostname>; the container's hostname is $HOSTNAME.
 HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
     CMD ["/bin/sh", "-c", "celery -A screening.worker inspect ping -d \"celery@${HOSTNAME}\" --timeout 10 >/dev/null"]
-CMD ["celery", "-A", "screening.worker", "worker", "-Q", "screening", "--loglevel", "INFO"]
+CMD ["celery", "-A", "screening.worker", "worker", "-Q", "screening,screening-bulk", "--loglevel", "INFO"]
 
 # --- notify worker (the only process that talks to the EHR) ---
 FROM runtime AS notify
