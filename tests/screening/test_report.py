@@ -13,7 +13,7 @@ from fixtures.responses import make_response
 from screening.engine import answers_from_questionnaire_response, evaluate
 from screening.knowledge import load_knowledge
 from screening.output import build_screening_resources
-from screening.report import build_report_content, render_html, render_pdf
+from screening.output.report import build_report_content, render_html, render_pdf
 from screening.result import Evidence, Finding
 from shared.fhir.narrative import check_narrative
 

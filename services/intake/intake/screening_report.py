@@ -1,7 +1,7 @@
 """The screening report of a RiskAssessment, in the form the reader asked for.
 
 Screening stores the report as a DiagnosticReport whose ``presentedForm`` holds
-the PDF and the HTML (``screening.report``); this module finds it by the
+the PDF and the HTML (``screening.output.report``); this module finds it by the
 response both were derived from and picks a form by ``Accept``: HTML for a
 browser (and for ``*/*`` or no ``Accept``), PDF when asked, ``406`` for anything
 else. Results scored before reports existed have none (``404`` says so).

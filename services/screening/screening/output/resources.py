@@ -13,14 +13,14 @@ from typing import Any
 
 from screening.output.identity import ScreeningContext
 from screening.output.observation import build_dn4_observation, dn4_identity
-from screening.output.risk_assessment import build_risk_assessment, risk_assessment_identity
-from screening.output.service_request import build_service_requests
-from screening.report import (
+from screening.output.report import (
     build_diagnostic_report,
     build_report_content,
     render_html,
     render_pdf,
 )
+from screening.output.risk_assessment import build_risk_assessment, risk_assessment_identity
+from screening.output.service_request import build_service_requests
 from screening.result import ScreeningResult
 from shared.fhir.narrative import with_narrative
 

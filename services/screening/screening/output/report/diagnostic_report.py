@@ -12,7 +12,7 @@ import base64
 from typing import Any
 
 from screening.output.identity import Identity, ScreeningContext
-from screening.report.content import ReportContent
+from screening.output.report.content import ReportContent
 from shared.fhir.codes import IMMUNE_NEUROPATHY_SCREEN, SCREENING_OBSERVATION
 from shared.fhir.codesystems import project_coding
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from screening.report.content import ReportContent
+from screening.output.report.content import ReportContent
 
 _ENVIRONMENT = Environment(
-    loader=PackageLoader("screening.report", "templates"),
+    loader=PackageLoader("screening.output.report", "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,

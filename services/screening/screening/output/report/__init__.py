@@ -10,10 +10,10 @@ intake serves it at ``GET /fhir/RiskAssessment/{id}/$report``.
 
 from __future__ import annotations
 
-from screening.report.content import ReportContent, build_report_content
-from screening.report.diagnostic_report import build_diagnostic_report
-from screening.report.html import render_html
-from screening.report.pdf import render_pdf
+from screening.output.report.content import ReportContent, build_report_content
+from screening.output.report.diagnostic_report import build_diagnostic_report
+from screening.output.report.html import render_html
+from screening.output.report.pdf import render_pdf
 
 __all__ = [
     "ReportContent",

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from screening.output import rationale
 from screening.output.concepts import condition_name
 from screening.output.orders import orders
+from screening.output.report.answers_text import QuotedAnswer, question_text, quoted
 from screening.output.risk_assessment import ranked
-from screening.report.answers_text import QuotedAnswer, question_text, quoted
 from screening.result import Finding, ScreeningResult, Suspicion
 from shared.fhir.codes import NEUROPATHY_PATTERN, SCREENING_TIER, WORKUP
 from shared.fhir.codesystems import concept_display
