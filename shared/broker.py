@@ -15,10 +15,13 @@ from functools import lru_cache
 from celery import Celery
 
 from shared.config import Settings, get_settings
+from shared.db import keep_sqlite_private
 from shared.tasks import ROUTES
 
 
 def make_celery(settings: Settings) -> Celery:
+    if settings.broker_url.startswith("sqla+sqlite"):
+        keep_sqlite_private(settings.broker_url.removeprefix("sqla+"))
     app = Celery("neuroscreen", broker=settings.broker_url)
     app.conf.update(
         task_acks_late=True,

@@ -82,10 +82,9 @@ class Settings(BaseSettings):
     intake_workers: int = Field(default=0, ge=0)
     """uvicorn worker processes; 0 means one per CPU core this process may run on."""
     public_base_url: str = ""
-    """FHIR base clients see (Location headers; notify cites it for attachments the EHR
-    refused); empty means derived from the request (notify: cite by identifier only)."""
+    """FHIR base clients see (Location headers, token iss/aud, card links; notify cites it
+    for attachments the EHR refused); empty means the bind address (development only)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    max_json_depth: int = Field(default=32, ge=8)
 
     # SMART Backend Services, audit and fair use (README: Registering an EHR with the intake)
     smart_clients_file: Path | None = None
@@ -370,13 +369,21 @@ class Settings(BaseSettings):
         return bool(self.ehr_base_url)
 
     @property
-    def intake_issuer(self) -> str:
-        """The FHIR base the intake's access tokens name as ``iss`` (as notify trusts it)."""
+    def fhir_base_url(self) -> str:
+        """The intake's FHIR base: the public base URL, else (development only: production
+        refuses an empty one) the bind address; never a request's ``Host`` header."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        if self.intake_jwks_url:
-            return self.intake_jwks_url.removesuffix("/.well-known/jwks.json")
-        return f"http://{self.intake_host}:{self.intake_port}/fhir"
+        host = "127.0.0.1" if self.intake_host in ("", "0.0.0.0", "::") else self.intake_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.intake_port}/fhir"
+
+    @property
+    def intake_issuer(self) -> str:
+        """The FHIR base the intake's access tokens name as ``iss`` (as notify trusts it)."""
+        if self.public_base_url or not self.intake_jwks_url:
+            return self.fhir_base_url
+        return self.intake_jwks_url.removesuffix("/.well-known/jwks.json")
 
     @property
     def escalates_to(self) -> str:

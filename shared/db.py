@@ -8,11 +8,13 @@ single commit is what makes "stored" and "queued" the same event (see
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import get_settings
@@ -29,9 +31,34 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+SQLITE_FILES = ("", "-wal", "-shm", "-journal")
+"""The database file and the files SQLite keeps beside it; all hold PHI."""
+
+
+def keep_sqlite_private(url: str) -> None:
+    """The SQLite database and its WAL files are readable by their owner only (0600).
+
+    The database file is created here with that mode before SQLite opens it, because
+    SQLite creates the -wal and -shm files with the database file's mode; files left
+    0644 by an earlier version are narrowed too (issue 18, item 11).
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite itself says it cannot open the file
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for suffix in SQLITE_FILES:
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.chmod(0o600)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``: SQLite (embedded default) or PostgreSQL via psycopg 3."""
     if url.startswith("sqlite"):
+        keep_sqlite_private(url)
         engine = create_engine(
             url,
             connect_args={"timeout": 15, "check_same_thread": False},

@@ -15,11 +15,17 @@ ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
 
 
 def base_url(request: Request) -> str:
-    """The FHIR base clients address, for ``Location`` and ``fullUrl``."""
-    configured = request.app.state.settings.public_base_url
-    if configured:
-        return configured.rstrip("/")
-    return str(request.base_url).rstrip("/") + "/fhir"
+    """The FHIR base clients address, for ``Location``, ``fullUrl``, token ``iss``/``aud``.
+
+    Never the request's ``Host`` header: a forged one would name its own host in links
+    and in the tokens' audience (issue 18, item 11). See ``Settings.fhir_base_url``.
+    """
+    return request.app.state.settings.fhir_base_url
+
+
+def root_url(request: Request) -> str:
+    """Where ``/cds-services`` and the report links live: the FHIR base without ``/fhir``."""
+    return base_url(request).removesuffix("/fhir")
 
 
 def require_json_body(request: Request) -> None:

@@ -24,7 +24,7 @@ from intake.cds import screenings
 from intake.cds.models import CDSHooksFeedback, CDSHooksRequest, Feedback
 from intake.cds.trust import verify_caller
 from intake.report_links import report_link
-from intake.rest import base_url
+from intake.rest import base_url, root_url
 from intake.validation.document import json_syntax_issue
 from shared.config import Settings
 from shared.db import session_scope
@@ -59,11 +59,8 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 def cds_base(request: Request) -> str:
-    """Where the EHR reaches ``/cds-services``: the public base (without ``/fhir``) if set."""
-    configured = request.app.state.settings.public_base_url.rstrip("/")
-    if configured:
-        return configured.removesuffix("/fhir")
-    return str(request.base_url).rstrip("/")
+    """Where the EHR reaches ``/cds-services``: the public base (without ``/fhir``)."""
+    return root_url(request)
 
 
 async def _caller(request: Request, *audiences: str) -> str:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from intake import audit
 from intake.report_links import verify_link
+from intake.rest import root_url
 from intake.routers.screening_report import REPORT_HEADERS, report_response
 from intake.screening_report import choose_form, read_report
 from shared.db import session_scope
@@ -15,8 +16,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _root(request: Request) -> str:
-    configured = request.app.state.settings.public_base_url.rstrip("/")
-    return configured.removesuffix("/fhir") if configured else str(request.base_url).rstrip("/")
+    return root_url(request)
 
 
 @router.get("/reports/RiskAssessment/{resource_id}")
