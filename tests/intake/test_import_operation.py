@@ -105,12 +105,12 @@ def test_the_backlog_is_screened_by_the_bulk_worker(stack: Stack, postgres_url: 
     # Only the bulk worker runs: the backlog's jobs are on its queue, not the live one.
     stack.start("screening-bulk")
     with stack.client() as api:
-        result = counts(api, upload(api, list(backlog_lines(60))))
-    assert result["stored"] == 60
+        result = counts(api, upload(api, list(backlog_lines(20))))
+    assert result["stored"] == 20
 
     def scored() -> bool:
         with psycopg.connect(postgres_url) as connection:
-            return connection.execute("SELECT count(*) FROM screening").fetchone()[0] == 60
+            return connection.execute("SELECT count(*) FROM screening").fetchone()[0] == 20
 
     wait_until(scored, 120, "the backlog to be screened")
 

@@ -83,6 +83,15 @@ class BatchResult:
     refused: int
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch validated and turned into records, before any database work."""
+
+    last_line: int
+    records: dict[int, QuestionnaireResponseRecord]
+    refusals: dict[int, dict[str, Any]]
+
+
 def store_batch(
     session: Session,
     job_id: str,
@@ -92,6 +101,17 @@ def store_batch(
     screening_due_seconds: float,
 ) -> BatchResult:
     """Validate and store one batch of lines, and count it on the job; flushes."""
+    prepared = prepare_batch(
+        lines, max_line_bytes=max_line_bytes, screening_due_seconds=screening_due_seconds
+    )
+    return commit_batch(session, job_id, prepared)
+
+
+def prepare_batch(
+    lines: Sequence[tuple[int, bytes | None]], *, max_line_bytes: int, screening_due_seconds: float
+) -> Prepared:
+    """Validate each line (no I/O): the route validates the next batch while the previous
+    one is being written."""
     due_at = utcnow() + timedelta(seconds=screening_due_seconds)
     records: dict[int, QuestionnaireResponseRecord] = {}
     refusals: dict[int, dict[str, Any]] = {}
@@ -115,6 +135,12 @@ def store_batch(
             refusals[number] = refusal(number, 422, [issue])
             continue
         records[number] = new_record(response, due_at=due_at)
+    return Prepared(max((n for n, _ in lines), default=0), records, refusals)
+
+
+def commit_batch(session: Session, job_id: str, prepared: Prepared) -> BatchResult:
+    """Store a prepared batch with its outbox rows and refusals, and count it; flushes."""
+    records, refusals = prepared.records, dict(prepared.refusals)
     inserted = _insert(session, list(records.values()))
     duplicates = 0
     clashes = _existing_hashes(session, [r for r in records.values() if r.id not in inserted])
@@ -142,7 +168,7 @@ def store_batch(
         )
     job = session.get(ImportJob, job_id, with_for_update=True)
     if job is not None:
-        job.lines = max(job.lines, max((n for n, _ in lines), default=0))
+        job.lines = max(job.lines, prepared.last_line)
         job.stored += len(inserted)
         job.duplicates += duplicates
         job.refused += len(refusals)

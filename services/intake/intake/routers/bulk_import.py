@@ -14,6 +14,7 @@ was stored before stays stored (a re-run skips it by identifier).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from intake.backlog import NdjsonLines, store_batch
+from intake.backlog import NdjsonLines, Prepared, commit_batch, prepare_batch
 from intake.deps import PrincipalDep, SettingsDep
 from intake.fhir_response import FhirResponse
 from intake.rest import base_url
@@ -73,50 +74,66 @@ async def start(request: Request, principal: PrincipalDep, settings: SettingsDep
 
 
 async def _read(request: Request, settings: Settings, job_id: str) -> int:
-    """Store the body's lines a batch at a time; returns the bytes read."""
+    """Store the body's lines a batch at a time; returns the bytes read.
+
+    Validating a batch (CPU, this process) overlaps with writing the previous one (the
+    database): at most one write is in flight, so batches commit in order.
+    """
     lines = NdjsonLines(settings.max_body_bytes)
     batch: list[tuple[int, bytes | None]] = []
+    writing: asyncio.Future[None] | None = None
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > settings.import_max_bytes:
-            await _store(batch, settings, job_id)
-            raise PayloadTooLarge(
-                f"the import passed NEUROSCREEN_IMPORT_MAX_BYTES ({settings.import_max_bytes} "
-                f"bytes) at line {lines.number + 1}; the lines before it were processed"
-            )
-        for line in lines.feed(chunk):
-            if line[0] > settings.import_max_lines:
-                await _store(batch, settings, job_id)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > settings.import_max_bytes:
                 raise PayloadTooLarge(
-                    f"the import has more than NEUROSCREEN_IMPORT_MAX_LINES "
-                    f"({settings.import_max_lines}) lines; the lines before it were processed"
+                    f"the import passed NEUROSCREEN_IMPORT_MAX_BYTES "
+                    f"({settings.import_max_bytes} bytes) at line {lines.number + 1}; the "
+                    "lines before it were processed"
                 )
-            batch.append(line)
-            if len(batch) >= settings.import_batch_size:
-                await _store(batch, settings, job_id)
-                batch = []
-    batch.extend(lines.close())
-    await _store(batch, settings, job_id)
+            for line in lines.feed(chunk):
+                if line[0] > settings.import_max_lines:
+                    raise PayloadTooLarge(
+                        f"the import has more than NEUROSCREEN_IMPORT_MAX_LINES "
+                        f"({settings.import_max_lines}) lines; the lines before it were processed"
+                    )
+                batch.append(line)
+                if len(batch) >= settings.import_batch_size:
+                    writing = await _hand_over(batch, settings, job_id, writing)
+                    batch = []
+        batch.extend(lines.close())
+    finally:
+        # Whatever stopped the reading, the lines read so far are stored.
+        writing = await _hand_over(batch, settings, job_id, writing)
+        if writing is not None:
+            await writing
     return received
 
 
-async def _store(batch: list[tuple[int, bytes | None]], settings: Settings, job_id: str) -> None:
-    if batch:
-        await run_in_threadpool(_store_in_transaction, list(batch), settings, job_id)
+async def _hand_over(
+    batch: list[tuple[int, bytes | None]],
+    settings: Settings,
+    job_id: str,
+    writing: asyncio.Future[None] | None,
+) -> asyncio.Future[None] | None:
+    """Validate ``batch`` now, then start writing it once the previous write is done."""
+    if not batch:
+        return writing
+    prepared = await run_in_threadpool(
+        prepare_batch,
+        batch,
+        max_line_bytes=settings.max_body_bytes,
+        screening_due_seconds=settings.import_screening_due_seconds,
+    )
+    if writing is not None:
+        await writing
+    return asyncio.ensure_future(run_in_threadpool(_commit, job_id, prepared))
 
 
-def _store_in_transaction(
-    batch: list[tuple[int, bytes | None]], settings: Settings, job_id: str
-) -> None:
+def _commit(job_id: str, prepared: Prepared) -> None:
     with session_scope() as session:
-        store_batch(
-            session,
-            job_id,
-            batch,
-            max_line_bytes=settings.max_body_bytes,
-            screening_due_seconds=settings.import_screening_due_seconds,
-        )
+        commit_batch(session, job_id, prepared)
 
 
 @router.get(STATUS_PATH + "/{job_id}")
