@@ -34,7 +34,10 @@ QR = "system/QuestionnaireResponse.cruds"
 
 @pytest.fixture(scope="module")
 def smart(postgres_server, redis_server, tmp_path_factory) -> Iterator[SmartStack]:
-    yield from start_smart_stack(postgres_server, redis_server, tmp_path_factory.mktemp("smart"))
+    # One intake process: each has its own JWKS cache, so with two the fetch count would
+    # depend on which worker accepted each connection.
+    tmp = tmp_path_factory.mktemp("smart")
+    yield from start_smart_stack(postgres_server, redis_server, tmp, intake_workers="1")
 
 
 def qr_body(patient: str | None = None) -> bytes:

@@ -31,6 +31,7 @@ from intake.routers import report_links as report_links_router
 from intake.routers import screening_report as screening_report_router
 from intake.routers import screening_results as screening_results_router
 from intake.smart.lifecycle import install_smart, smart_running
+from intake.store import open_store
 from shared.config import Settings, get_settings
 from shared.logs import configure_logging
 from shared.metrics import PipelineCollector, pipeline_collector
@@ -51,8 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The intake only stores: the relay process (neuroscreen-relay) publishes.
-        async with smart_running(app):
-            yield
+        app.state.store = await open_store(settings)
+        try:
+            async with smart_running(app):
+                yield
+        finally:
+            await app.state.store.close()
 
     app = FastAPI(
         title="NeuroScreen intake",

@@ -69,27 +69,52 @@ def record_access(
     parameters: Iterable[str] = (),
 ) -> None:
     """One event per patient touched (BALP: a patient's events stand alone)."""
+    events = access_events(
+        client_id=client_id,
+        interaction=interaction,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patients=patients,
+        parameters=parameters,
+    )
+    # One prepared Core insert with parameters: no statement built per call, no ORM.
+    session.connection().execute(_INSERT, events)
+
+
+def access_events(
+    *,
+    client_id: str,
+    interaction: str,
+    resource_type: str,
+    resource_id: str | None = None,
+    patients: Iterable[str | None] = (None,),
+    parameters: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The ``audit_event`` rows :func:`record_access` writes, for a caller with its own SQL."""
+    events = []
     for patient in dict.fromkeys(patients) or (None,):
         entities = [_data_entity(resource_type, resource_id, interaction, parameters)]
         if patient:
             entities.append(_patient_entity(patient))
         profile = (_PROFILES if patient else _BASIC_PROFILES)[interaction]
-        _insert(
-            session,
-            agent=client_id,
-            action=_ACTIONS[interaction],
-            outcome=SUCCESS,
-            entity_type=resource_type,
-            patient=patient,
-            body={
-                "meta": {"profile": [BALP + profile]},
-                "type": _REST,
-                "subtype": [
-                    {"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}
-                ],
-                "entity": entities,
-            },
+        events.append(
+            _event(
+                agent=client_id,
+                action=_ACTIONS[interaction],
+                outcome=SUCCESS,
+                entity_type=resource_type,
+                patient=patient,
+                body={
+                    "meta": {"profile": [BALP + profile]},
+                    "type": _REST,
+                    "subtype": [
+                        {"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}
+                    ],
+                    "entity": entities,
+                },
+            )
         )
+    return events
 
 
 def record_token_request(session: Session, *, client_id: str, granted: bool, reason: str) -> None:
@@ -179,8 +204,12 @@ def retention_cutoff(days: int) -> datetime:
     return utcnow() - timedelta(days=days)
 
 
-def _insert(
-    session: Session,
+def _insert(session: Session, **event: Any) -> None:
+    # One prepared Core insert with parameters: no statement built per call, no ORM.
+    session.connection().execute(_INSERT, _event(**event))
+
+
+def _event(
     *,
     agent: str,
     action: str,
@@ -189,7 +218,7 @@ def _insert(
     patient: str | None,
     body: dict[str, Any],
     address: str | None = None,
-) -> None:
+) -> dict[str, Any]:
     event_id = str(uuid.uuid4())
     recorded = utcnow()
     resource = {
@@ -202,20 +231,16 @@ def _insert(
         "agent": [_client_agent(agent, address), _SERVER_AGENT],
         "source": _SOURCE,
     }
-    # One prepared Core insert with parameters: no statement built per call, no ORM.
-    session.connection().execute(
-        _INSERT,
-        {
-            "id": event_id,
-            "recorded": recorded,
-            "agent": agent,
-            "action": action,
-            "outcome": outcome,
-            "entity_type": entity_type,
-            "patient": patient,
-            "resource": orjson.dumps(resource).decode(),
-        },
-    )
+    return {
+        "id": event_id,
+        "recorded": recorded,
+        "agent": agent,
+        "action": action,
+        "outcome": outcome,
+        "entity_type": entity_type,
+        "patient": patient,
+        "resource": orjson.dumps(resource).decode(),
+    }
 
 
 def _client_agent(client_id: str, address: str | None = None) -> dict[str, Any]:

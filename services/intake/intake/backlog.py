@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from intake.responses import new_record
+from intake.responses import ResponseRow, new_record
 from intake.validation import validate_questionnaire_response
 from shared.fhir.outcome import FhirError, Issue, operation_outcome
 from shared.models import ImportJob, QuestionnaireResponseRecord, RefusedLine
@@ -190,20 +190,20 @@ def refusal(number: int, status: int, issues: Sequence[Issue]) -> dict[str, Any]
     return outcome
 
 
-def _insert(session: Session, records: list[QuestionnaireResponseRecord]) -> set[str]:
+def _insert(session: Session, records: list[ResponseRow]) -> set[str]:
     """One multi-row INSERT; returns the ids stored (an identifier already taken is not)."""
     if not records:
         return set()
     connection = session.connection()
     table = QuestionnaireResponseRecord.__table__
     dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    rows = [{column.name: getattr(r, column.name) for column in table.columns} for r in records]
+    rows = [r.values() for r in records]
     statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
     return set(connection.execute(statement, rows).scalars())
 
 
 def _existing_hashes(
-    session: Session, records: list[QuestionnaireResponseRecord]
+    session: Session, records: list[ResponseRow]
 ) -> dict[tuple[str | None, str | None], str]:
     if not records:
         return {}

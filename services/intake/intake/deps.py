@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from intake.rest import base_url
 from intake.smart.principals import Principal
+from intake.store import ResponseStore
 from shared.auth import bearer_token
 from shared.config import Settings
 
@@ -19,6 +20,13 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_store(request: Request) -> ResponseStore:
+    return request.app.state.store
+
+
+StoreDep = Annotated[ResponseStore, Depends(get_store)]
 
 
 async def authenticate(request: Request) -> Principal:

@@ -45,9 +45,41 @@ SEARCH_PARAMETERS = {
 }
 
 
+RESPONSE_COLUMNS = tuple(c.name for c in QuestionnaireResponseRecord.__table__.columns)
+"""The ``questionnaire_response`` columns, in table order (the fields of :class:`ResponseRow`)."""
+
+
+@dataclass(slots=True)
+class ResponseRow:
+    """A ``questionnaire_response`` row as plain values, not an ORM instance.
+
+    Creates build one and insert it with a statement of their own (no unit of work), and
+    answer from it; the PostgreSQL path also reads a replayed response back into one.
+    """
+
+    id: str
+    version_id: int
+    patient: str
+    identifier_system: str | None
+    identifier_value: str | None
+    content_hash: str
+    resource: str
+    last_updated: datetime
+    state: str
+    state_detail: str | None
+    state_changed_at: datetime
+    due_at: datetime | None
+
+    def values(self) -> dict[str, Any]:
+        return {column: getattr(self, column) for column in RESPONSE_COLUMNS}
+
+
+StoredResponse = QuestionnaireResponseRecord | ResponseRow
+
+
 @dataclass(frozen=True)
 class CreateOutcome:
-    record: QuestionnaireResponseRecord
+    record: StoredResponse
     created: bool
     """False when an existing response matched (conditional create or a replay)."""
     resource: dict[str, Any] | None = None
@@ -75,16 +107,16 @@ def create_response(
             raise PreconditionFailed("If-None-Exist matched more than one QuestionnaireResponse")
         if matches:
             return CreateOutcome(matches[0], created=False)
-    content_hash = _content_hash(response.resource)
-    record = _new_record(response, content_hash)
+    content_hash = content_hash_of(response.resource)
+    record, resource = new_response(response, content_hash)
     if not _insert_unless_duplicate(session, record):
         # The identifier is taken: by a replay of this response, or by another one.
         existing = _by_identifier(session, response.identifier)
         if existing is None:
             raise RuntimeError("insert ignored without a duplicate identifier")
-        return _replay(existing, content_hash)
+        return replay(existing, content_hash)
     enqueue(session, SCORE_RESPONSE, record.id)
-    return CreateOutcome(record, created=True)
+    return CreateOutcome(record, created=True, resource=resource)
 
 
 def read_response(session: Session, response_id: str) -> QuestionnaireResponseRecord:
@@ -103,7 +135,7 @@ def search_responses(
 
 
 def served_resource(
-    record: QuestionnaireResponseRecord,
+    record: StoredResponse,
     delivery: Delivery | None = None,
     resource: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -145,20 +177,18 @@ def _task_follow_up(delivery: Delivery) -> list[dict[str, Any]]:
     return status
 
 
-def _insert_unless_duplicate(session: Session, record: QuestionnaireResponseRecord) -> bool:
+def _insert_unless_duplicate(session: Session, record: ResponseRow) -> bool:
     """Insert ``record`` unless its identifier is taken; True if it was inserted.
 
     One ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike) is the hot
-    path of the intake: no look-up before it, no savepoint around it, and a concurrent
-    duplicate is settled by the unique index rather than by an error. The record stays
-    a plain object the caller renders from; the ORM unit of work is not involved.
+    path of a create in a session: no look-up before it, no savepoint around it, and a
+    concurrent duplicate is settled by the unique index rather than by an error.
     """
     connection = session.connection()
     table = QuestionnaireResponseRecord.__table__
     insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    values = {column.name: getattr(record, column.name) for column in table.columns}
     # On the table, not the ORM class: same SQL, without the ORM bulk-insert machinery.
-    statement = insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
+    statement = insert(table).values(record.values()).on_conflict_do_nothing().returning(table.c.id)
     return connection.execute(statement).first() is not None
 
 
@@ -203,7 +233,8 @@ def _by_identifier(
     )
 
 
-def _replay(existing: QuestionnaireResponseRecord, content_hash: str) -> CreateOutcome:
+def replay(existing: StoredResponse, content_hash: str) -> CreateOutcome:
+    """The answer to a create whose identifier ``existing`` already holds: it, or 422."""
     if existing.content_hash != content_hash:
         raise Unprocessable(
             issues=[
@@ -217,21 +248,16 @@ def _replay(existing: QuestionnaireResponseRecord, content_hash: str) -> CreateO
     return CreateOutcome(existing, created=False)
 
 
-def _new_record(response: ValidatedResponse, content_hash: str) -> QuestionnaireResponseRecord:
-    return _new_record_and_resource(response, content_hash)[0]
-
-
-def new_record(
-    response: ValidatedResponse, *, due_at: datetime | None = None
-) -> QuestionnaireResponseRecord:
-    """The record a create would store (``$import`` stores many at once); ``due_at``: when
+def new_record(response: ValidatedResponse, *, due_at: datetime | None = None) -> ResponseRow:
+    """The row a create would store (``$import`` stores many at once); ``due_at``: when
     its screening job counts as overdue (default now)."""
-    return _new_record_and_resource(response, _content_hash(response.resource), due_at)[0]
+    return new_response(response, content_hash_of(response.resource), due_at)[0]
 
 
-def _new_record_and_resource(
+def new_response(
     response: ValidatedResponse, content_hash: str, due_at: datetime | None = None
-) -> tuple[QuestionnaireResponseRecord, dict[str, Any]]:
+) -> tuple[ResponseRow, dict[str, Any]]:
+    """The row to insert for ``response`` and the resource it serves (our ``id`` and ``meta``)."""
     now = utcnow()
     response_id = str(uuid.uuid4())
     resource = dict(response.resource)
@@ -242,7 +268,7 @@ def _new_record_and_resource(
         "lastUpdated": _instant(now),
     }
     system, value = response.identifier or (None, None)
-    record = QuestionnaireResponseRecord(
+    record = ResponseRow(
         id=response_id,
         version_id=1,
         patient=response.patient_reference,
@@ -251,12 +277,16 @@ def _new_record_and_resource(
         content_hash=content_hash,
         resource=orjson.dumps(resource).decode(),
         last_updated=now,
+        state="",
+        state_detail=None,
+        state_changed_at=now,
+        due_at=None,
     )
     transition(record, ResponseState.RECEIVED, None, now=now, due_at=due_at)
     return record, resource
 
 
-def _content_hash(resource: dict[str, Any]) -> str:
+def content_hash_of(resource: dict[str, Any]) -> str:
     # Server-assigned elements do not make a replay a different response.
     content = {k: v for k, v in resource.items() if k not in ("id", "meta")}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from intake import audit, conditional_create, responses
-from intake.deps import Authenticated, PrincipalDep, allowed
+from intake.deps import Authenticated, PrincipalDep, StoreDep, allowed
 from intake.fhir_response import FhirResponse, version_headers
 from intake.rest import (
     base_url,
@@ -30,27 +29,20 @@ router = APIRouter(prefix="/fhir/QuestionnaireResponse", dependencies=[Authentic
 async def create(
     request: Request,
     principal: PrincipalDep,
+    store: StoreDep,
     if_none_exist: Annotated[str | None, Header(alias="If-None-Exist")] = None,
 ) -> FhirResponse:
     conditional_create.require_scopes(principal, if_none_exist)
     require_json_body(request)
-    body = await request.body()
-
-    def store() -> responses.CreateOutcome:
-        validated = validate_questionnaire_response(body)
-        with session_scope() as session:
-            outcome = responses.create_response(session, validated, if_none_exist=if_none_exist)
-            conditional_create.record_audit(session, principal, outcome, if_none_exist)
-            return outcome
-
-    outcome = await run_in_threadpool(store)
+    validated = validate_questionnaire_response(await request.body())
+    outcome = await store.create(validated, principal=principal, if_none_exist=if_none_exist)
     if not conditional_create.shows_match(principal, outcome):
         return FhirResponse(conditional_create.existing_unreadable(), status_code=200)
     record = outcome.record
     location = f"{base_url(request)}/QuestionnaireResponse/{record.id}/_history/{record.version_id}"
     return write_response(
         request,
-        responses.served_resource(record),
+        responses.served_resource(record, resource=outcome.resource),
         status=201 if outcome.created else 200,
         location=location,
         version_id=record.version_id,
