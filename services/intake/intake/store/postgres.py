@@ -29,6 +29,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -37,7 +38,7 @@ from intake.responses import RESPONSE_COLUMNS, CreateOutcome, ResponseRow
 from intake.smart.principals import Principal
 from intake.store.session import SessionStore
 from intake.validation import ValidatedResponse
-from shared.outbox import NOTIFY_CHANNEL, outbox_payload
+from shared.outbox import NOTIFY_CHANNEL
 from shared.tasks import SCORE_RESPONSE
 
 log = logging.getLogger("neuroscreen.intake")
@@ -164,7 +165,8 @@ def _parameters(record: ResponseRow, client_id: str) -> dict[str, Any]:
     return {
         **record.values(),
         "task": SCORE_RESPONSE.name,
-        "payload": outbox_payload(record.id),
+        # What shared.outbox.enqueue stores for a response's job: its id only.
+        "payload": orjson.dumps({"response_id": record.id}).decode(),
         **{f"audit_{column}": event[column] for column in _AUDIT_COLUMNS},
         "audit_resource": event["resource"],
         # A replay's event names the stored response: the new id's reference is swapped.
