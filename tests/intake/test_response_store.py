@@ -14,7 +14,7 @@ import pytest
 from fixtures.responses import make_response
 from sqlalchemy import select
 
-from intake.smart.principals import STATIC_GRANTS, Principal
+from intake.smart.principals import Principal
 from intake.store import PostgresStore, ResponseStore, open_store
 from intake.validation import validate_questionnaire_response
 from shared.config import get_settings
@@ -22,6 +22,7 @@ from shared.db import session_scope
 from shared.fhir.outcome import Unprocessable
 from shared.models import AuditEventRecord, OutboxMessage, QuestionnaireResponseRecord
 from shared.outbox import NOTIFY_CHANNEL
+from shared.trust.scopes import parse_scopes
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -47,7 +48,7 @@ def with_store(work: Callable[[ResponseStore], Awaitable[Any]]) -> Any:
 
 
 def create(store: ResponseStore, response=None, client_id: str = "ehr-a"):
-    principal = Principal(client_id, STATIC_GRANTS)
+    principal = Principal(client_id, parse_scopes("system/QuestionnaireResponse.c"))
     return store.create(response or validated(), principal=principal, if_none_exist=None)
 
 
