@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.neuroscreen-installed
 
-.PHONY: run test lint bench-intake bench-validation bench-screening bench-e2e bench-cds clean
+.PHONY: run test lint bench-intake bench-validation bench-screening bench-e2e bench-cds bench-import clean
 
 # VERBOSE=1: every service's output in the terminal (otherwise in var/log/).
 run: $(STAMP)
@@ -37,6 +37,9 @@ bench-e2e: $(STAMP)
 
 bench-cds: $(STAMP)
 	$(BIN)/python bench/cds.py
+
+bench-import: $(STAMP)
+	$(BIN)/python bench/import_backlog.py
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "NeuroScreen needs Python 3.11 or newer (set PYTHON=python3.11)")'
