@@ -29,9 +29,17 @@ from shared.models import (
     Screening,
 )
 from shared.models.base import utcnow
-from shared.pipeline import TASK_NOT_PICKED_UP
+from shared.pipeline import TASK_NOT_PICKED_UP, ResponseState
 
 log = logging.getLogger("neuroscreen.metrics")
+
+_UNDELIVERED = (
+    ResponseState.SCORED,
+    ResponseState.SENDING,
+    ResponseState.RETRYING,
+    ResponseState.DEAD_LETTER,
+)
+"""An alert in one of these states has not reached the coordinator (overdue if urgent)."""
 
 
 class PipelineCollector(Collector):
@@ -50,7 +58,9 @@ class PipelineCollector(Collector):
                         QuestionnaireResponseRecord.state
                     )
                 ).all()
-                dead = session.scalar(select(func.count()).where(Delivery.state == "dead-letter"))
+                dead = session.scalar(
+                    select(func.count()).where(Delivery.state == ResponseState.DEAD_LETTER)
+                )
                 deadline = utcnow() - timedelta(
                     seconds=self._settings.urgent_delivery_deadline_seconds
                 )
@@ -73,7 +83,7 @@ class PipelineCollector(Collector):
                 urgent_overdue = session.scalar(
                     select(func.count()).where(
                         Delivery.tier == "urgent",
-                        Delivery.state.in_(("scored", "sending", "retrying", "dead-letter")),
+                        Delivery.state.in_(_UNDELIVERED),
                         Delivery.created_at < deadline,
                     )
                 )
@@ -146,7 +156,7 @@ def _follow_up_metrics() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         with session_scope() as session:
             by_status = session.execute(
                 select(Delivery.task_status, func.count())
-                .where(Delivery.state == "notified")
+                .where(Delivery.state == ResponseState.NOTIFIED)
                 .group_by(Delivery.task_status)
             ).all()
             escalated = session.scalar(
@@ -155,7 +165,7 @@ def _follow_up_metrics() -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
             pending = session.scalar(
                 select(func.count()).where(
                     Delivery.tier == "urgent",
-                    Delivery.state == "notified",
+                    Delivery.state == ResponseState.NOTIFIED,
                     Delivery.escalated_at.is_(None),
                     Delivery.task_due_at < now,
                     or_(

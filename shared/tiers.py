@@ -18,3 +18,13 @@ Tier = Literal["low", "moderate", "high", "urgent"]
 TIER_ORDER: tuple[Tier, ...] = get_args(Tier)
 TIER_RANK: Mapping[str, int] = {tier: rank for rank, tier in enumerate(TIER_ORDER)}
 """Each tier's rank (``low`` 0 ... ``urgent`` 3), for "at least this tier" comparisons."""
+
+
+def at_least(tier: str, threshold: str) -> bool:
+    """Whether ``tier`` is ``threshold`` or above: the one "at least this tier" rule.
+
+    Used wherever a setting such as ``NEUROSCREEN_ALERT_MIN_TIER`` decides whether
+    a screening alerts the coordinator or shows a CDS card. An unknown tier raises
+    ``KeyError``: tiers are validated where they enter (settings, knowledge base).
+    """
+    return TIER_RANK[tier] >= TIER_RANK[threshold]

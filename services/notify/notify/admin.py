@@ -123,7 +123,7 @@ def inspect_delivery(response_id: str) -> dict[str, Any]:
 
 @router.get("/dead-letters")
 def list_dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-    return {"dead_letters": list_deliveries("dead-letter", limit)["deliveries"]}
+    return {"dead_letters": list_deliveries(ResponseState.DEAD_LETTER, limit)["deliveries"]}
 
 
 @router.get("/dead-letters/{response_id}")

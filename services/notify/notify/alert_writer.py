@@ -36,8 +36,12 @@ ALERT_TYPES = frozenset({"Task", "Communication"})
 
 
 @dataclass(frozen=True)
-class RefusedAttachment:
-    """An attachment the EHR refused, with the EHR's reasons (no resource content)."""
+class Refusal:
+    """An attachment the EHR refused, with the EHR's reasons (no resource content).
+
+    :func:`notify.retries.record_refusals` keeps it as a
+    :class:`shared.models.RefusedAttachment` row.
+    """
 
     resource_type: str
     local_reference: str | None
@@ -50,7 +54,7 @@ class RefusedAttachment:
 class AlertWriteResult:
     references: tuple[str, ...]
     """``Type/id`` in the EHR of everything written, attachments first."""
-    refused: tuple[RefusedAttachment, ...]
+    refused: tuple[Refusal, ...]
 
 
 def write_alert(
@@ -70,7 +74,7 @@ def write_alert(
     entries = bundle["entry"]
     attachments = [e for e in entries if e["resource"]["resourceType"] not in ALERT_TYPES]
     alert = [e for e in entries if e["resource"]["resourceType"] in ALERT_TYPES]
-    refused: list[RefusedAttachment] = []
+    refused: list[Refusal] = []
     stand_ins: dict[str, dict[str, Any]] = {}
     if attachments:
         try:
@@ -97,7 +101,7 @@ def _write_one(
     acknowledged: Acknowledged,
     stand_ins: Mapping[str, dict[str, Any]],
     max_entries: int,
-) -> RefusedAttachment | None:
+) -> Refusal | None:
     """Write one attachment; its refusal if the EHR refuses its content."""
     try:
         write_in_steps(client, _transaction([entry]), max_entries, acknowledged, stand_ins)
@@ -151,8 +155,8 @@ def _stand_in(entry: dict[str, Any], public_base_url: str) -> dict[str, Any]:
     return reference
 
 
-def _refusal(entry: dict[str, Any], error: FatalEhrError) -> RefusedAttachment:
-    return RefusedAttachment(
+def _refusal(entry: dict[str, Any], error: FatalEhrError) -> Refusal:
+    return Refusal(
         resource_type=entry["resource"]["resourceType"],
         local_reference=_local_reference(entry),
         status=error.status,
@@ -161,7 +165,7 @@ def _refusal(entry: dict[str, Any], error: FatalEhrError) -> RefusedAttachment:
 
 
 def _refusal_note(
-    refused: list[RefusedAttachment], entries: list[dict[str, Any]], public_base_url: str
+    refused: list[Refusal], entries: list[dict[str, Any]], public_base_url: str
 ) -> str:
     """What the coordinator reads: which parts are missing, and where the whole result is."""
     kinds = ", ".join(sorted({r.resource_type for r in refused}))
@@ -177,7 +181,7 @@ def _refusal_note(
 
 def _with_refusal_note(
     entry: dict[str, Any],
-    refused: list[RefusedAttachment],
+    refused: list[Refusal],
     entries: list[dict[str, Any]],
     public_base_url: str,
 ) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from notify.alert_writer import AlertWriteResult, write_alert
 from notify.ehr_client import EhrClient, FatalEhrError, TransientEhrError
-from notify.opening import TIER_RANK, alert_content, open_delivery
+from notify.opening import alert_content, open_delivery
 from notify.retries import backoff_seconds, record_refusals, schedule_retry
 from notify.routing import CoordinatorRouting
 from notify.transactions import Acknowledged
@@ -48,6 +48,7 @@ from shared.config import Settings
 from shared.models import Delivery, DeliveryAttempt, QuestionnaireResponseRecord, Screening
 from shared.models.base import utcnow
 from shared.pipeline import ResponseState, transition
+from shared.tiers import at_least
 
 __all__ = ["Claim", "alert_content", "backoff_seconds", "claim_delivery", "deliver"]
 
@@ -123,7 +124,7 @@ def claim_delivery(
     if record.state == ResponseState.SENDING and lease is not None and _aware(lease) > now:
         log.info("delivery claimed by another run", extra={"response_id": response_id})
         return None
-    if TIER_RANK[delivery.tier] < TIER_RANK[settings.alert_min_tier]:
+    if not at_least(delivery.tier, settings.alert_min_tier):
         _finish(record, delivery, ResponseState.NO_ALERT, f"tier {delivery.tier}: no alert")
         return None
     if client is None:

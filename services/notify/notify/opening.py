@@ -14,8 +14,6 @@ from shared.models import Delivery, DerivedResource, QuestionnaireResponseRecord
 from shared.models.base import utcnow
 from shared.pipeline import ResponseState
 
-TIER_RANK = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
-
 
 def open_delivery(
     session: Session,

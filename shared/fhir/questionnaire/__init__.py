@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from shared.fhir.codes import SCREEN_ANSWERS
 from shared.fhir.questionnaire.index import ItemDefinition, QuestionnaireIndex
 
 __all__ = [
@@ -32,8 +33,8 @@ __all__ = [
     "QuestionnaireIndex",
 ]
 
-ANSWER_SYSTEM = "http://neuroscreen.org/fhir/CodeSystem/screen-answers"
-"""The CodeSystem of every choice answer (part of the contract)."""
+ANSWER_SYSTEM = SCREEN_ANSWERS
+"""The CodeSystem of every choice answer (part of the contract; see :mod:`shared.fhir.codes`)."""
 
 SCREENING_QUESTIONNAIRE: dict[str, Any] = orjson.loads(
     files(__package__).joinpath("immune-neuropathy-screen.json").read_bytes()

@@ -27,8 +27,8 @@ from shared.fhir.codes import (
 )
 from shared.fhir.codesystems import CODE_SYSTEMS, concept_display, project_coding
 from shared.fhir.workup_groups import WORKUP_GROUPS, workup_group
+from shared.tiers import at_least
 
-TIER_ORDER = ("low", "moderate", "high", "urgent")
 INDICATORS = {"urgent": "critical", "high": "warning", "moderate": "info", "low": "info"}
 SUMMARY_LIMIT = 140
 _CITATION = re.compile(r"\s*\[([^\[\]]+)\]")
@@ -55,7 +55,7 @@ class CardLinks:
 
 
 def shows_card(tier: str, min_tier: str) -> bool:
-    return TIER_ORDER.index(tier) >= TIER_ORDER.index(min_tier)
+    return at_least(tier, min_tier)
 
 
 def build_card(screening: StoredScreening, links: CardLinks) -> dict[str, Any]:
