@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     ehr_client_id: str = ""
     ehr_private_key_file: Path | None = None
     """Read (and parsed) by notify at start-up, not here: intake shares this environment."""
+    ehr_public_keys_file: Path | None = None
+    """The public halves of the signing keys (PEM or JWK Set), same order: what the notify
+    API publishes at /.well-known/jwks.json without ever reading the private file."""
     ehr_key_id: str = ""
     """``kid`` of the signing key; empty means the key's own ``kid`` or its RFC 7638 thumbprint."""
     ehr_client_secret: SecretStr | None = None
@@ -210,7 +213,12 @@ class Settings(BaseSettings):
     _split = field_validator("intake_tokens", "notify_tokens", mode="before")(_split_commas)
 
     @field_validator(
-        "ehr_auth", "ehr_token", "ehr_private_key_file", "ehr_client_secret", mode="before"
+        "ehr_auth",
+        "ehr_token",
+        "ehr_private_key_file",
+        "ehr_public_keys_file",
+        "ehr_client_secret",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

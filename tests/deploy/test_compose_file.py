@@ -230,24 +230,21 @@ def test_no_secret_is_written_in_the_compose_file(raw_compose: dict[str, Any]) -
 
 
 def test_ehr_credentials_reach_the_notify_worker_only(services: dict[str, dict[str, Any]]) -> None:
-    # The notify API publishes the public half of the signing key (the EHR's JWKS URL).
-    key_publishing = {
-        "NEUROSCREEN_EHR_AUTH",
-        "NEUROSCREEN_EHR_PRIVATE_KEY_FILE",
-        "NEUROSCREEN_EHR_KEY_ID",
-    }
+    # The notify worker signs with the private key; the notify API publishes the public
+    # keys only (the EHR's JWKS URL) and never gets the private key (issue 18, item 11).
+    signing = {"NEUROSCREEN_EHR_AUTH", "NEUROSCREEN_EHR_PRIVATE_KEY_FILE", "NEUROSCREEN_EHR_KEY_ID"}
+    publishing = {"NEUROSCREEN_EHR_PUBLIC_KEYS_FILE", "NEUROSCREEN_EHR_KEY_ID"}
     for name, service in services.items():
         ehr = {key for key in service.get("environment", {}) if key.startswith("NEUROSCREEN_EHR_")}
         if name == "notify":
-            assert {"NEUROSCREEN_EHR_BASE_URL", "NEUROSCREEN_EHR_TOKEN"} | key_publishing <= ehr
+            assert {"NEUROSCREEN_EHR_BASE_URL", "NEUROSCREEN_EHR_TOKEN"} | signing <= ehr
             assert "NEUROSCREEN_EHR_CLIENT_SECRET" in ehr
+            assert service["secrets"] == ["ehr-private-key"], name
         elif name == "notify-api":
-            assert ehr == key_publishing, "the notify API gets the key file, no EHR credentials"
+            assert ehr == publishing, "the notify API gets the public keys, no EHR credentials"
+            assert service["secrets"] == ["ehr-public-keys"], name
         else:
             assert not ehr, f"{name} must not hold EHR settings"
-        if name in ("notify", "notify-api"):
-            assert service["secrets"] == ["ehr-private-key"], name
-        else:
             assert "secrets" not in service, f"{name} must not mount the EHR signing key"
         assert "env_file" not in service, f"{name}: env_file would hand it every secret"
 

@@ -200,6 +200,7 @@ NOT_SECRET_EXAMPLE_VALUES = {
     "NEUROSCREEN_EHR_AUTH": "private-key-jwt",
     "NEUROSCREEN_EHR_PRIVATE_KEY_FILE": "/etc/neuroscreen/ehr-key/private-key.pem",
     "NEUROSCREEN_EHR_KEY_ID": "",
+    "NEUROSCREEN_EHR_PUBLIC_KEYS_FILE": "/etc/neuroscreen/ehr-public-keys/public-keys.pem",
 }
 
 

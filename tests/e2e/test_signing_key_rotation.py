@@ -39,19 +39,22 @@ def test_key_rotation_keeps_alerts_flowing(
     ehr = ehr_with_token
     patient = create_patient(ehr)
     key_file = Path(pipeline.env["NEUROSCREEN_EHR_PRIVATE_KEY_FILE"])
-    old_pem = key_file.read_bytes()
+    public_file = Path(pipeline.env["NEUROSCREEN_EHR_PUBLIC_KEYS_FILE"])
+    old_pem, old_public = key_file.read_bytes(), public_file.read_bytes()
     delivered = [alert_is_delivered(pipeline, postgres_url, patient)]
     (old_kid,) = published_kids(pipeline)
     assert set(ehr.smart()["stats"]["assertionKids"]) == {old_kid}
 
     new_key = ECKey.generate_key("P-384")  # and the algorithm changes too: RS384 → ES384
     key_file.write_bytes(old_pem + new_key.as_pem(private=True))
+    public_file.write_bytes(old_public + new_key.as_pem(private=False))
     restart_notify(pipeline)
     assert published_kids(pipeline) == [old_kid, new_key.thumbprint()]
     delivered.append(alert_is_delivered(pipeline, postgres_url, patient))
     assert ehr.smart()["stats"]["assertionKids"].get(new_key.thumbprint(), 0) >= 1
 
     key_file.write_bytes(new_key.as_pem(private=True))  # the EHR's cache has expired
+    public_file.write_bytes(new_key.as_pem(private=False))
     restart_notify(pipeline)
     assert published_kids(pipeline) == [new_key.thumbprint()]
     delivered.append(alert_is_delivered(pipeline, postgres_url, patient))

@@ -91,14 +91,8 @@ def notify_app(monkeypatch: pytest.MonkeyPatch, **settings: object) -> TestClien
 
 def test_jwks_is_served_without_auth_and_without_private_members(tmp_path, monkeypatch):
     old, new = RSAKey.generate_key(2048), ECKey.generate_key("P-384")
-    path = write(tmp_path, old.as_pem(private=True) + new.as_pem(private=True))
-    client = notify_app(
-        monkeypatch,
-        ehr_base_url="https://ehr.example/fhir",
-        ehr_auth="private-key-jwt",
-        ehr_client_id="neuroscreen",
-        ehr_private_key_file=path,
-    )
+    public = write(tmp_path, old.as_pem(private=False) + new.as_pem(private=False), "public.pem")
+    client = notify_app(monkeypatch, ehr_public_keys_file=public)
     answer = client.get("/.well-known/jwks.json")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
@@ -115,14 +109,9 @@ def test_jwks_is_empty_without_a_key(monkeypatch):
 
 
 def test_notify_api_refuses_to_start_with_an_unusable_key(tmp_path, monkeypatch):
-    path = write(tmp_path, ECKey.generate_key("P-256").as_pem(private=True))
+    path = write(tmp_path, ECKey.generate_key("P-256").as_pem(private=False))
     with pytest.raises(KeyFileError):
-        notify_app(
-            monkeypatch,
-            ehr_auth="private-key-jwt",
-            ehr_client_id="neuroscreen",
-            ehr_private_key_file=path,
-        )
+        notify_app(monkeypatch, ehr_public_keys_file=path)
 
 
 def test_auth_defaults_to_static_with_a_token_and_none_without():
@@ -132,7 +121,7 @@ def test_auth_defaults_to_static_with_a_token_and_none_without():
 
 
 def test_a_process_without_the_ehr_url_needs_no_ehr_credentials(tmp_path):
-    # The notify API publishes the public keys: it gets the key file, not the EHR settings.
+    # The notify API publishes the public keys only: it needs no EHR settings.
     settings = Settings(ehr_auth="private-key-jwt", ehr_private_key_file=tmp_path / "key.pem")
     assert settings.ehr_auth == "private-key-jwt"
     assert Settings(ehr_scopes="").ehr_scopes == Settings().ehr_scopes

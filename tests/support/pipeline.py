@@ -26,13 +26,18 @@ TERMINAL = {"notified", "no-alert", "dead-letter", "failed", "held"}
 
 
 def smart_settings(key_dir: Path) -> dict[str, str]:
-    """Notify's settings for SMART Backend Services, with a new RSA key in ``key_dir``."""
+    """Notify's settings for SMART Backend Services, with a new RSA key in ``key_dir``: the
+    worker signs with the private file, the notify API publishes the public one."""
+    key = RSAKey.generate_key(2048)
     key_file = key_dir / "notify-ehr-key.pem"
-    key_file.write_bytes(RSAKey.generate_key(2048).as_pem(private=True))
+    key_file.write_bytes(key.as_pem(private=True))
+    public_file = key_dir / "notify-ehr-public-keys.pem"
+    public_file.write_bytes(key.as_pem(private=False))
     return {
         "ehr_auth": "private-key-jwt",
         "ehr_client_id": SMART_CLIENT_ID,
         "ehr_private_key_file": str(key_file),
+        "ehr_public_keys_file": str(public_file),
     }
 
 

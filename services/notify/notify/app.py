@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from notify import admin
 from notify.console import routes as console_routes
 from notify.errors import install_error_handlers
-from notify.signing_keys import load_key_ring
+from notify.signing_keys import load_public_jwks
 from shared.config import Settings, get_settings
 from shared.db import get_engine
 from shared.metrics import PipelineCollector
@@ -30,10 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(console_routes.router)
     install_error_handlers(app)
-    # Public keys only, loaded at start-up so that a bad key file stops the API at boot.
+    # Public keys only (NEUROSCREEN_EHR_PUBLIC_KEYS_FILE), loaded at start-up so that a bad
+    # file stops the API at boot. The private key file is never opened here: only the
+    # notify worker signs, so only it holds the key (issue 18, item 11).
     jwks = (
-        load_key_ring(settings.ehr_private_key_file, settings.ehr_key_id).public_jwks()
-        if settings.ehr_auth == "private-key-jwt" and settings.ehr_private_key_file
+        load_public_jwks(settings.ehr_public_keys_file, settings.ehr_key_id)
+        if settings.ehr_public_keys_file
         else {"keys": []}
     )
 

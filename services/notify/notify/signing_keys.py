@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import (
+    load_pem_private_key,
+    load_pem_public_key,
+)
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
@@ -35,6 +38,7 @@ MIN_RSA_BITS = 2048
 PEM_BLOCK = re.compile(
     rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.S
 )
+PUBLIC_PEM_BLOCK = re.compile(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 
 SigningKey = RSAKey | ECKey
@@ -153,5 +157,61 @@ def _smart_key(path: Path, jwk: dict[str, Any], key_id: str) -> SigningKey:
     kid = jwk.get("kid") or key_id or key.thumbprint()
     if key_id and jwk.get("kid") and jwk["kid"] != key_id:
         raise KeyFileError(f"{path}: NEUROSCREEN_EHR_KEY_ID differs from the newest key's kid")
+    members = {k: v for k, v in jwk.items() if k not in ("kid", "alg", "use", "key_ops")}
+    return type(key).import_key(members, parameters={"kid": kid, "alg": alg, "use": "sig"})
+
+
+def load_public_jwks(path: Path, key_id: str = "") -> dict[str, list[dict[str, Any]]]:
+    """The JWK Set the notify API publishes, from public keys only (issue 18, item 11).
+
+    The file holds the public halves of the signing keys, in the private file's order:
+    PEM (``openssl pkey -in key.pem -pubout``, one block per key) or a public JWK Set.
+    ``kid``s follow the private file's rule (the JWK's, else the RFC 7638 thumbprint,
+    ``key_id`` for the last key), so what is published names what signs. A private key
+    in it is refused: the API must never hold what signs NeuroScreen's assertions.
+    """
+    try:
+        data = path.read_bytes().strip()
+    except OSError as error:
+        raise KeyFileError(f"cannot read {path}: {error.strerror}") from None
+    if b"PRIVATE KEY" in data:
+        raise KeyFileError(f"{path} holds a private key: give the notify API public keys only")
+    if data.startswith(b"{"):
+        raw_keys = _json_keys(path, data)
+    else:
+        raw_keys = [_public_pem_key(path, block) for block in PUBLIC_PEM_BLOCK.findall(data)]
+    if not raw_keys:
+        raise KeyFileError(f"{path} holds no public key (PEM or JWK Set)")
+    if any(PRIVATE_MEMBERS & set(raw) for raw in raw_keys):
+        raise KeyFileError(f"{path} holds a private key: give the notify API public keys only")
+    published = []
+    for index, raw in enumerate(raw_keys):
+        last = index == len(raw_keys) - 1
+        key = _public_smart_key(path, raw, key_id if last else "")
+        published.append({**key.as_dict(private=False), "use": "sig", "key_ops": ["verify"]})
+    return {"keys": published}
+
+
+def _public_pem_key(path: Path, block: bytes) -> dict[str, Any]:
+    try:
+        public = load_pem_public_key(block)
+    except ValueError:
+        raise KeyFileError(f"{path}: not a readable public key") from None
+    if isinstance(public, rsa.RSAPublicKey):
+        return RSAKey.import_key(block).as_dict(private=False)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return ECKey.import_key(block).as_dict(private=False)
+    raise KeyFileError(f"{path}: SMART Backend Services needs an RSA or EC P-384 key")
+
+
+def _public_smart_key(path: Path, jwk: dict[str, Any], key_id: str) -> SigningKey:
+    kty, curve = jwk.get("kty"), jwk.get("crv")
+    if kty not in ("RSA", "EC") or (kty == "EC" and curve != "P-384"):
+        raise KeyFileError(f"{path}: RS384 (RSA) or ES384 (EC P-384) keys only, not {kty}")
+    key: SigningKey = RSAKey.import_key(jwk) if kty == "RSA" else ECKey.import_key(jwk)
+    if kty == "RSA" and key.raw_value.key_size < MIN_RSA_BITS:
+        raise KeyFileError(f"{path}: RSA keys need at least {MIN_RSA_BITS} bits")
+    alg = "RS384" if kty == "RSA" else "ES384"
+    kid = jwk.get("kid") or key_id or key.thumbprint()
     members = {k: v for k, v in jwk.items() if k not in ("kid", "alg", "use", "key_ops")}
     return type(key).import_key(members, parameters={"kid": kid, "alg": alg, "use": "sig"})
