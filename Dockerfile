@@ -9,9 +9,13 @@
 # or all of them with `docker compose build`. Targets: migrate, screening,
 # notify, notify-api, intake (the default, last).
 #
-# Pin the base by digest for reproducible builds, e.g.
-#   --build-arg PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:<digest>
-ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+# The base is pinned by digest (issue 18): a re-pushed tag cannot change what we
+# build on. The digest is the one public Dockerfiles pin for this tag; it was not
+# checked against Docker Hub from the build machine (no registry access there).
+# Check and refresh it with
+#   docker buildx imagetools inspect python:3.11.14-slim-trixie
+# (the "Digest:" line, the multi-platform index) and keep the tag beside it.
+ARG PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:193fdd0bbcb3d2ae612bd6cc3548d2f7c78d65b549fcaa8af75624c47474444d
 
 # --- builder: a virtual environment from the lock, then the project itself ---
 FROM ${PYTHON_IMAGE} AS builder
@@ -25,8 +29,10 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 
 # Dependencies first: this layer is rebuilt only when the lock changes.
+# --require-hashes: every file pip downloads must match a hash in the lock, so a
+# tampered or substituted package fails the build (issue 18).
 COPY requirements.lock ./
-RUN pip install --no-cache-dir --requirement requirements.lock
+RUN pip install --no-cache-dir --require-hashes --requirement requirements.lock
 
 # The project without dependencies: every version comes from the lock above.
 # README.md is the package's long description (pyproject `readme`).

@@ -47,6 +47,9 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@echo "==> installing the locked dependencies into $(VENV) (about a minute the first time)"
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@# One line per package as pip collects it (--quiet would show nothing for a minute).
+	@# The runtime lock carries hashes (checked, as in the image); the dev tools on top do not.
+	@$(BIN)/python -m pip install --require-hashes -r requirements.lock \
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | cut -c1-100
 	@$(BIN)/python -m pip install -r requirements-dev.lock \
 		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | cut -c1-100
 	@$(BIN)/python -m pip install --quiet --no-deps -e .

@@ -75,7 +75,8 @@ def test_python_base_is_pinned_and_shared(stages: dict[str, Stage]) -> None:
     bases = {stages["builder"].base, stages["runtime"].base}
     assert len(bases) == 1, "builder and runtime must use the same Python (the venv links to it)"
     (base,) = bases
-    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+    # Pinned by digest (issue 18, item 11): a re-pushed tag cannot change the base.
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}", base), base
 
 
 def test_builder_installs_the_lock_then_the_project(stages: dict[str, Stage]) -> None:
@@ -84,7 +85,21 @@ def test_builder_installs_the_lock_then_the_project(stages: dict[str, Stage]) ->
     lock = runs.index("requirements.lock")
     project = runs.index("--no-deps .")
     assert lock < project, "dependencies from the lock first, then the project without deps"
+    # Every downloaded file must match the lock's hashes (issue 18, item 11).
+    assert "--require-hashes --requirement requirements.lock" in runs
     assert "--no-cache-dir" in runs
+
+
+def test_every_locked_package_is_pinned_with_its_hashes() -> None:
+    lines = [
+        line
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    pins = [line.split()[0].lower() for line in lines]
+    assert pins == sorted(pins), "one pin per line, sorted"
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9._-]+==\S+( --hash=sha256:[0-9a-f]{64})+", line), line
 
 
 def test_runtime_copies_only_the_venv_and_runs_unprivileged(stages: dict[str, Stage]) -> None:
