@@ -25,6 +25,7 @@ from fhir.resources.R4B.riskassessment import RiskAssessment
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from screening.output import ScreeningResources, build_screening_resources
+from screening.output.concepts import condition_concept
 from screening.output.identity import ID_NAMESPACE
 from screening.output.rationale import DECISION_SUPPORT
 from screening.output.terminology import TERMINOLOGY, TerminologyError, parse_terminology
@@ -40,7 +41,7 @@ from screening.result import (
 )
 from shared.fhir import codes
 from shared.fhir.codesystems import CODE_SYSTEMS
-from shared.fhir.questionnaire import SCREENING_INDEX
+from shared.fhir.questionnaire import SCREENING_INDEX, SCREENING_QUESTIONNAIRE
 
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 VERIFICATION = "http://neuroscreen.org/fhir/StructureDefinition/code-verification"
@@ -666,6 +667,34 @@ def test_screen_answers_name_the_item_each_code_answers():
         for concept in CODE_SYSTEMS["screen-answers"]["concept"]
     }
     assert items == {code: item for item, codes_ in ANSWERS.items() for code in codes_}
+
+
+def test_each_condition_has_one_name_the_code_system_display():
+    # Issue 20: one name per condition everywhere ("Sjögren's disease"); the result's
+    # text, the Questionnaire's option and its short wording all read the display.
+    def options(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for item in items:
+            yield from item.get("answerOption", [])
+            yield from options(item.get("item", []))
+
+    shown = {
+        option["valueCoding"]["code"]: option["valueCoding"]["display"]
+        for option in options(SCREENING_QUESTIONNAIRE["item"])
+    }
+    for code in (
+        "egpa",
+        "polyarteritis-nodosa",
+        "lupus",
+        "sjogren",
+        "rheumatoid-arthritis",
+        "celiac",
+    ):
+        name = _display("screen-answers", code)
+        assert condition_concept(code)["text"] == name
+        assert shown[code] == name
+    assert _display("screen-answers", "sjogren") == "Sjögren's disease"
+    short = SCREENING_INDEX["known-conditions"].option_text
+    assert short["sjogren"] == "Sjögren's disease"
 
 
 def test_every_emitted_project_code_is_in_its_code_system():
